@@ -1,0 +1,95 @@
+# vmnet.ipfabric: everything runs as root on Debian 12. `make demo` and `make test` do all set-up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+BIN      := $(VENV)/bin
+BUILD    := .build
+COLL     := $(BUILD)/collections/ansible_collections/vmnet/ipfabric
+LAB      := tests/lab/lab
+APT_PKGS := python3 python3-venv python3-pip debootstrap systemd-container iproute2 openssh-client \
+            git rsync util-linux procps ca-certificates
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help deps collection demo test unit sanity lint changelog-lint lab-test lab-up lab-down lab-status bench build clean
+
+help:
+	@echo "make demo   bring up the lab, configure the fabric, create three VMs, print what happened"
+	@echo "make test   every test: unit, IPAM concurrency, sanity, lint, lab"
+	@echo "make bench  benchmarks (long; results in docs/benchmarks.md)"
+	@echo "make lab-up | lab-down | lab-status | build | clean"
+
+# --- set-up -----------------------------------------------------------------------------------
+$(BUILD)/apt.stamp:
+	@mkdir -p $(BUILD)
+	@echo "== installing Debian packages: $(APT_PKGS)"
+	@if ! dpkg -s $(APT_PKGS) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; fi
+	@touch $@
+
+$(BUILD)/venv.stamp: requirements.txt requirements-dev.txt $(BUILD)/apt.stamp
+	@echo "== Python virtualenv $(VENV) (requirements-dev.txt)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+collection: $(COLL)
+$(COLL):
+	@mkdir -p $(dir $(COLL))
+	@ln -sfn $(CURDIR) $(COLL)
+
+deps: $(BUILD)/venv.stamp collection
+
+# --- the lab and the demo ---------------------------------------------------------------------
+lab-up: deps
+	@$(LAB) up
+lab-down:
+	@$(LAB) down
+lab-status:
+	@$(LAB) status
+
+demo: lab-up
+	@echo "== configuring core1, rr1, rr2, node1..3 (playbooks/site.yml)"
+	@$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	@echo "== creating three VMs on three nodes (playbooks/vm_create.yml)"
+	@$(BIN)/ansible-playbook -i inventories/lab playbooks/vm_create.yml \
+	  -e '{"vms": [{"name": "web1", "node": "node1"}, {"name": "db1", "node": "node2"}, {"name": "cache1", "node": "node3"}]}'
+	@$(PY) tests/lab/fabric_report.py web1 db1 cache1
+
+# --- tests ------------------------------------------------------------------------------------
+test: deps
+	@$(MAKE) --no-print-directory unit sanity lint lab-test
+
+unit: deps
+	@echo "== unit, property and IPAM tests (pytest)"
+	@$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/ipam tests/integration
+
+SANITY_DIR := $(BUILD)/sanity/ansible_collections/vmnet/ipfabric
+sanity: deps
+	@echo "== ansible-test sanity (no ignore files)"
+	@rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_DIR)
+	@git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	@cd $(SANITY_DIR) && git init -q && git add -A && \
+	  PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
+	    --exclude tests/lab/lab --exclude tests/lab/image/lab-vm
+
+lint: deps
+	@echo "== ansible-lint --profile production"
+	@$(BIN)/ansible-lint --profile production --offline
+	@$(BIN)/antsibull-changelog lint
+
+lab-test: lab-up
+	@echo "== lab tests against the real fabric"
+	@rc=0; $(BIN)/pytest -q -p no:cacheprovider tests/lab_tests || rc=$$?; $(LAB) down; exit $$rc
+
+bench: deps
+	@$(PY) tests/benchmarks/run.py
+
+build: deps
+	@$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist .
+
+clean: lab-down
+	rm -rf $(BUILD) $(VENV)
