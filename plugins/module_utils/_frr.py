@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vmnet.ipfabric contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""FRR helpers: parse ``show running-config``, render ``network`` changes, assemble frr_config
+candidates, parse ``frr-reload.py --test`` output, mask secrets (stdlib only, Python 3.6+).
+
+Config text is expected the way FRR prints it (``show running-config``): block contents indented,
+``router bgp`` blocks closed by ``exit`` (FRR >= 8) or by a ``!`` in column 0 (FRR 7.x).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ipaddress
+import os
+import re
+
+FRR_RELOAD_PATHS = (
+    '/usr/lib/frr/frr-reload.py',       # Debian, Ubuntu
+    '/usr/libexec/frr/frr-reload.py',   # RHEL, AlmaLinux
+    '/usr/lib/frr/frr-reload',
+    '/usr/sbin/frr-reload.py',
+    '/usr/share/frr/frr-reload.py',
+)
+
+MASK = '********'
+_SECRET_RES = (
+    re.compile(r'(\bneighbor\s+\S+\s+password\s+)(\S+)'),
+    re.compile(r'(\bpassword\s+)(\S+)'),
+    re.compile(r'(\benable\s+password\s+)(\S+)'),
+    re.compile(r'(\bauthentication-key\s+)(\S+)'),
+    re.compile(r'(\bmessage-digest-key\s+\d+\s+md5\s+)(\S+)'),
+    re.compile(r'(\bkey-string\s+)(\S+)'),
+)
+
+ROUTER_BGP_RE = re.compile(r'^router bgp (\d+)(?:\s+(vrf|view)\s+(\S+))?\s*$')
+AF_RE = re.compile(r'^address-family\s+(\S+)(?:\s+(\S+))?')
+
+
+class FrrError(Exception):
+    pass
+
+
+def mask(text):
+    """Replace passwords and keys in FRR config text or command output."""
+    if text is None:
+        return text
+    if isinstance(text, (list, tuple)):
+        return [mask(t) for t in text]
+    out = text
+    for rx in _SECRET_RES:
+        out = rx.sub(lambda m: m.group(1) + MASK, out)
+    return out
+
+
+def af_key(afi, safi):
+    """'ipv4' / 'ipv6' for the unicast address families, 'other' for anything else."""
+    if afi in ('ipv4', 'ipv6') and safi in (None, 'unicast'):
+        return afi
+    return 'other'
+
+
+class BgpBlock(object):
+    """One default-VRF ``router bgp`` block located in a config text."""
+
+    def __init__(self, asn, start):
+        self.asn = asn
+        self.start = start          # index of the 'router bgp' line
+        self.end = None             # index of the closing line ('exit' / '!'), or len(lines)
+        self.af = {}                # 'ipv4'/'ipv6' -> (start index, exit-address-family index)
+        self.networks = {}          # ip_network -> dict(af, line, index)
+
+
+def _indent(line):
+    return len(line) - len(line.lstrip(' \t'))
+
+
+def parse(text):
+    """Return (lines, [BgpBlock ...]) for the default-VRF router bgp blocks of ``text``."""
+    lines = text.splitlines()
+    blocks = []
+    cur = None
+    af = None
+    af_start = None
+    for i, raw in enumerate(lines):
+        s = raw.strip()
+        if cur is None:
+            m = ROUTER_BGP_RE.match(s)
+            if m and _indent(raw) == 0:
+                if m.group(2):
+                    # router bgp N vrf X: not ours; skip it as an opaque block
+                    cur = BgpBlock(int(m.group(1)), i)
+                    cur.vrf = m.group(3)
+                else:
+                    cur = BgpBlock(int(m.group(1)), i)
+                    cur.vrf = None
+                af = None
+            continue
+        # inside a router bgp block
+        if af is None and (s == 'exit' or (_indent(raw) == 0 and s and not s.startswith('address-family')
+                                               and s not in ('exit-address-family',))):
+            cur.end = i
+            if cur.vrf is None:
+                blocks.append(cur)
+            cur = None
+            # a column-0 line that is itself a new 'router bgp' (no closing line before it)
+            m = ROUTER_BGP_RE.match(s)
+            if m and s != 'exit':
+                cur = BgpBlock(int(m.group(1)), i)
+                cur.vrf = m.group(3) if m.group(2) else None
+            continue
+        m = AF_RE.match(s)
+        if m:
+            af = af_key(m.group(1), m.group(2))
+            af_start = i
+            continue
+        if s == 'exit-address-family' or (af is not None and s == 'exit'):
+            if af in ('ipv4', 'ipv6') and af not in cur.af:
+                cur.af[af] = (af_start, i)
+            af = None
+            continue
+        if s.startswith('network '):
+            parts = s.split()
+            try:
+                net = ipaddress.ip_network(parts[1], strict=False)
+            except (ValueError, IndexError):
+                continue
+            where = af or 'ipv4'   # router-level 'network' lines are IPv4 unicast (old style)
+            if where in ('ipv4', 'ipv6') and where == 'ipv%d' % net.version:
+                cur.networks[net] = {'af': where, 'line': s, 'index': i}
+    if cur is not None:
+        cur.end = len(lines)
+        if cur.vrf is None:
+            blocks.append(cur)
+    return lines, blocks
+
+
+def default_bgp(text):
+    """The default-VRF router bgp block of ``text`` or None. Raises FrrError if there are several."""
+    lines, blocks = parse(text)
+    if len(blocks) > 1:
+        raise FrrError('more than one default-VRF "router bgp" block (%s)' % ', '.join(str(b.asn) for b in blocks))
+    return blocks[0] if blocks else None
+
+
+def network_changes_config(asn, add, remove):
+    """Config text for ``vtysh -f``: add/remove ``network`` statements under router bgp ASN.
+
+    ``add`` and ``remove`` are iterables of ip_network. No 'configure terminal' (vtysh -f starts in
+    config mode and rejects it), no 'write memory' (run separately).
+    """
+    out = ['router bgp %d' % asn]
+    for version in (4, 6):
+        adds = sorted(n for n in add if n.version == version)
+        dels = sorted(n for n in remove if n.version == version)
+        if not adds and not dels:
+            continue
+        out.append(' address-family ipv%d unicast' % version)
+        for n in dels:
+            out.append('  no network %s' % n)
+        for n in adds:
+            out.append('  network %s' % n)
+        out.append(' exit-address-family')
+    out.append('exit')
+    return '\n'.join(out) + '\n'
+
+
+def assemble_candidate(src_text, preserved):
+    """Insert ``preserved`` network lines into the default router bgp block of ``src_text``.
+
+    ``preserved`` is a list of dict(af='ipv4'|'ipv6', line='network P ...', net=ip_network).
+    Lines already present (same prefix) in src are not duplicated. Returns (text, inserted lines).
+    Raises FrrError when there is something to preserve but src has no router bgp.
+    """
+    lines, blocks = parse(src_text)
+    if len(blocks) > 1:
+        raise FrrError('src: more than one default-VRF "router bgp" block')
+    todo = [p for p in preserved if not blocks or p['net'] not in blocks[0].networks]
+    if not todo:
+        return src_text if src_text.endswith('\n') else src_text + '\n', []
+    if not blocks:
+        raise FrrError('src has no "router bgp" block; applying it would withdraw %d VM announcement(s) '
+                       '(for example %s)' % (len(todo), todo[0]['line']))
+    b = blocks[0]
+    inserts = {}   # index before which to insert -> list of lines
+    for afname in ('ipv4', 'ipv6'):
+        mine = [p for p in todo if p['af'] == afname]
+        if not mine:
+            continue
+        mine.sort(key=lambda p: p['net'])
+        if afname in b.af:
+            at = b.af[afname][1]   # before exit-address-family
+            inserts.setdefault(at, []).extend('  ' + p['line'] for p in mine)
+        else:
+            block = [' address-family %s unicast' % afname] + ['  ' + p['line'] for p in mine] + [' exit-address-family']
+            inserts.setdefault(b.end, []).extend(block)
+    out = []
+    for i in range(len(lines) + 1):
+        if i in inserts:
+            out.extend(inserts[i])
+        if i < len(lines):
+            out.append(lines[i])
+    return '\n'.join(out) + '\n', [p['line'] for p in todo]
+
+
+def parse_reload_test(output):
+    """Parse ``frr-reload.py --test`` stdout into (lines_to_delete, lines_to_add).
+
+    Each is the list of printed lines (context lines like 'router bgp N' included, blank lines
+    dropped). A section with no leaf line is empty.
+    """
+    section = None
+    result = {'del': [], 'add': []}
+    for raw in (output or '').splitlines():
+        s = raw.strip()
+        if s == 'Lines To Delete':
+            section = 'del'
+            continue
+        if s == 'Lines To Add':
+            section = 'add'
+            continue
+        if section is None or not s or set(s) == set('='):
+            continue
+        result[section].append(raw.rstrip())
+    return result['del'], result['add']
+
+
+def find_frr_reload(explicit=None, exists=os.path.exists):
+    if explicit:
+        return explicit if exists(explicit) else None
+    for p in FRR_RELOAD_PATHS:
+        if exists(p):
+            return p
+    return None
+
+
+def strip_vtysh_noise(text):
+    """Drop the 'Building configuration...' / 'Current configuration:' header of show running-config."""
+    out = []
+    for line in (text or '').splitlines():
+        if line.startswith('Building configuration') or line.startswith('Current configuration'):
+            continue
+        out.append(line)
+    return '\n'.join(out) + '\n'
+
+
+class Vtysh(object):
+    def __init__(self, module, vtysh_bin=None):
+        self.module = module
+        self.bin = vtysh_bin or module.get_bin_path('vtysh', required=True, opt_dirs=['/usr/bin', '/usr/sbin'])
+
+    def running_config(self):
+        rc, out, err = self.module.run_command([self.bin, '-c', 'show running-config'])
+        if rc != 0:
+            raise FrrError('vtysh -c "show running-config" failed (rc=%d): %s' % (rc, mask((err or out).strip())))
+        return strip_vtysh_noise(out)
+
+    def apply_file(self, path, dry_run=False):
+        args = [self.bin] + (['-C'] if dry_run else []) + ['-f', path]
+        rc, out, err = self.module.run_command(args)
+        text = '\n'.join(t for t in (out.strip(), err.strip()) if t)
+        if rc != 0 or re.search(r'^line \d+: ', text, re.M) or '% Unknown command' in text:
+            raise FrrError('vtysh %s-f failed (rc=%d): %s' % ('-C ' if dry_run else '', rc, mask(text)))
+        return text
+
+    def write_memory(self):
+        rc, out, err = self.module.run_command([self.bin, '-c', 'write memory'])
+        if rc != 0:
+            raise FrrError('vtysh -c "write memory" failed (rc=%d): %s' % (rc, mask((err or out).strip())))

@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) vmnet.ipfabric contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: frr_config
+short_description: Apply a node's base FRR config safely, keeping VM announcements
+version_added: 0.1.0
+author:
+  - vmnet.ipfabric developers (@vmnet)
+description:
+  - Applies the FRR config rendered by the node role (O(src), a file on the target) to the running FRR
+    without a restart, and saves it.
+  - Reads the running config with C(vtysh -c 'show running-config'), copies every C(network) statement that
+    lies inside O(pools) (owned by M(vmnet.ipfabric.frr_network)) into a candidate, in the matching
+    C(address-family) block of the C(router bgp) of O(src); so re-applying the base config never withdraws a
+    VM announcement.
+  - Checks the candidate with C(vtysh -C -f) (syntax only; on failure the module fails with FRR's message and
+    nothing is changed), computes the delta with C(frr-reload.py --test) (no lines to delete or add means
+    C(changed=false)), applies it with C(frr-reload.py --reload) (on failure the module fails with FRR's
+    message; the previous config stays as far as FRR left it) and saves with C(vtysh -c 'write memory').
+  - Neighbor passwords and other keys are masked in the diff, the returned lines and every message.
+extends_documentation_fragment:
+  - vmnet.ipfabric.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - The syntax check and C(frr-reload.py --test) run in check mode too; they only read.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  src:
+    description:
+      - Path on the target of the rendered base config (for the node role
+        C(/etc/frr/vmnet-ipfabric/base.conf)). Indent block contents the way C(show running-config) does and
+        close C(router bgp) with C(exit).
+    type: path
+    required: true
+  pools:
+    description:
+      - The pools (CIDRs). Running C(network) statements inside them are kept.
+    type: list
+    elements: str
+    default: []
+  frr_reload:
+    description:
+      - Path of C(frr-reload.py). By default the first of C(/usr/lib/frr/frr-reload.py),
+        C(/usr/libexec/frr/frr-reload.py), C(/usr/lib/frr/frr-reload), C(/usr/sbin/frr-reload.py),
+        C(/usr/share/frr/frr-reload.py) that exists.
+    type: path
+requirements:
+  - FRR 7.2 or later with vtysh and frr-reload.py (Debian/Ubuntu package C(frr-pythontools)), python3
+seealso:
+  - module: vmnet.ipfabric.frr_network
+'''
+
+EXAMPLES = r'''
+- name: Apply the node's base BGP config, keeping VM announcements
+  vmnet.ipfabric.frr_config:
+    src: /etc/frr/vmnet-ipfabric/base.conf
+    pools: [198.51.100.0/24, "2001:db8:100::/64"]
+'''
+
+RETURN = r'''
+lines_to_delete:
+  description: Lines frr-reload.py deletes (or would delete), with context lines; secrets masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["router bgp 65000", " no neighbor 172.16.0.9 remote-as 65000"]
+lines_to_add:
+  description: Lines frr-reload.py adds (or would add), with context lines; secrets masked.
+  returned: always
+  type: list
+  elements: str
+  sample: ["router bgp 65000", " neighbor 172.16.0.3 remote-as 65000"]
+preserved_networks:
+  description: Network statements copied from the running config into the candidate.
+  returned: always
+  type: list
+  elements: str
+  sample: [network 198.51.100.10/32]
+frr_reload:
+  description: The frr-reload.py used.
+  returned: when found
+  type: str
+  sample: /usr/lib/frr/frr-reload.py
+'''
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
+
+
+def _out(rc, out, err):
+    return _frr.mask('\n'.join(t for t in ((out or '').strip(), (err or '').strip()) if t))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            src=dict(type='path', required=True),
+            pools=dict(type='list', elements='str', default=[]),
+            frr_reload=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    result = dict(changed=False, lines_to_delete=[], lines_to_add=[], preserved_networks=[])
+    try:
+        pools = _addresses.pools(p['pools'])
+    except _addresses.AddressError as e:
+        module.fail_json(msg=str(e), **result)
+    try:
+        with open(p['src']) as f:
+            src_text = f.read()
+    except (IOError, OSError) as e:
+        module.fail_json(msg='src: cannot read %s: %s' % (p['src'], e), **result)
+
+    reload_py = _frr.find_frr_reload(p['frr_reload'])
+    if reload_py is None:
+        module.fail_json(msg='frr_reload: %s not found (install frr-pythontools, or set frr_reload)'
+                             % (p['frr_reload'] or 'frr-reload.py'), **result)
+    result['frr_reload'] = reload_py
+    python = module.get_bin_path('python3', opt_dirs=['/usr/bin', '/usr/libexec', '/usr/libexec/platform-python'])
+    reload_cmd = ([python, reload_py] if python else [reload_py])
+
+    vtysh = _frr.Vtysh(module)
+    try:
+        running = _frr.default_bgp(vtysh.running_config())
+        preserved = []
+        if running is not None:
+            for net in sorted(running.networks, key=lambda n: (n.version, n)):
+                if _addresses.in_pools(net, pools):
+                    info = running.networks[net]
+                    preserved.append({'af': info['af'], 'line': info['line'], 'net': net})
+        candidate, inserted = _frr.assemble_candidate(src_text, preserved)
+    except _frr.FrrError as e:
+        module.fail_json(msg=_frr.mask(str(e)), **result)
+    result['preserved_networks'] = inserted
+
+    fd, path = tempfile.mkstemp(prefix='vmnet-frr-candidate-', suffix='.conf', dir=module.tmpdir)
+    try:
+        os.chmod(path, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write(candidate)
+
+        rc, out, err = module.run_command([vtysh.bin, '-C', '-f', path])
+        if rc != 0:
+            module.fail_json(msg='syntax check (vtysh -C -f) of the candidate failed, nothing changed: %s'
+                                 % _out(rc, out, err), **result)
+
+        rc, out, err = module.run_command(reload_cmd + ['--test', path])
+        if rc != 0:
+            module.fail_json(msg='frr-reload.py --test failed, nothing changed: %s' % _out(rc, out, err), **result)
+        dels, adds = _frr.parse_reload_test(out)
+        result['lines_to_delete'] = _frr.mask(dels)
+        result['lines_to_add'] = _frr.mask(adds)
+        if not dels and not adds:
+            module.exit_json(**result)
+        result['changed'] = True
+        if module._diff:
+            result['diff'] = dict(before_header='FRR running config (lines to delete)',
+                                  after_header='FRR running config (lines to add)',
+                                  before='\n'.join(result['lines_to_delete']) + ('\n' if dels else ''),
+                                  after='\n'.join(result['lines_to_add']) + ('\n' if adds else ''))
+        if module.check_mode:
+            module.exit_json(**result)
+
+        rc, out, err = module.run_command(reload_cmd + ['--reload', '--stdout', path])
+        if rc != 0:
+            module.fail_json(msg='frr-reload.py --reload failed: %s' % _out(rc, out, err), **result)
+        try:
+            vtysh.write_memory()
+        except _frr.FrrError as e:
+            module.fail_json(msg=str(e), **result)
+        # verify: the delta should now be empty
+        rc, out, err = module.run_command(reload_cmd + ['--test', path])
+        if rc == 0:
+            d2, a2 = _frr.parse_reload_test(out)
+            if d2 or a2:
+                module.warn('after reload frr-reload.py --test still reports differences: delete %s; add %s'
+                            % (_frr.mask(d2), _frr.mask(a2)))
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

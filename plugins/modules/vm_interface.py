@@ -1,0 +1,426 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) vmnet.ipfabric contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: vm_interface
+short_description: Per-VM routed interfaces (<vm>_net0) on a hypervisor node
+version_added: 0.1.0
+author:
+  - vmnet.ipfabric developers (@vmnet)
+description:
+  - Creates, updates and removes the host side of each VM's network link on a node of the routed IP fabric.
+  - Each VM gets an interface C(<vm>_net0) (a tap for KVM, a veth pair for LXD) that carries the cluster
+    gateway addresses (O(gateway_ipv4)/32 and O(gateway_ipv6)/128, the latter added with C(nodad)) and the
+    same MAC O(gateway_mac) on every node, is up, and has a C(proto static) route to each of the VM's /32 and
+    /128 addresses.
+  - Interface names follow docs/architecture.md. C(<vm>_net0) when it fits in 15 characters, else
+    C(<first 3 chars>~<6 base32 chars of sha256(vm)>_net0). The veth peer is the same stem with C(_vm0).
+    The full VM name is stored in the interface alias C(vmnet-ipfabric:<vm>) and returned.
+  - The live state is read with one C(ip -json) call each for links, addresses, IPv4 and IPv6 routes (not one
+    per VM); all changes are applied with a single C(ip -batch -) run, then the state is read again and
+    verified. One call handles thousands of VMs.
+  - Per-interface sysctls are written to C(/proc/sys/net/...) directly. IPv4 C(forwarding=1), C(rp_filter=1)
+    (strict, so a VM can only send from addresses routed to its own interface), C(proxy_arp=0) (the VM's
+    gateway is a local address of the interface, no proxying needed), C(send_redirects=0),
+    C(accept_redirects=0). IPv6 C(disable_ipv6=0), C(forwarding=1), C(accept_ra=0) (never learn routes from a
+    VM), C(autoconf=0), C(accept_redirects=0). The global C(net.ipv4.ip_forward) and
+    C(net.ipv6.conf.all.forwarding) belong to the node role; the module warns when they are off.
+  - The gateway O(gateway_ipv6) is put on every interface as a /128 with C(nodad) so it is usable at once,
+    even before the VM starts. The kernel's own EUI-64 link-local address (fe80::/64) is left alone.
+  - Only interfaces whose alias starts with C(vmnet-ipfabric:), or that the state file lists, are ever
+    changed or removed. An interface of the same name that the module did not make is an error.
+  - After a change the node's whole desired state is written atomically to
+    O(state_dir)/vm_interfaces.json, O(state_dir)/restore.batch (an C(ip -force -batch) file that recreates
+    every link, MAC, alias, address and route from scratch) and O(state_dir)/restore.sysctl (a
+    C(sysctl -p) file). The node role's C(vmnet-ipfabric-restore.service) replays them at boot before FRR,
+    libvirtd and LXD start.
+extends_documentation_fragment:
+  - vmnet.ipfabric.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+options:
+  vms:
+    description:
+      - The VMs to manage. Bad input (invalid or duplicate names, bad addresses, an address of the wrong
+        family, two VMs claiming one address) fails before anything is changed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - VM name, V(^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$).
+        type: str
+        required: true
+      ipv4:
+        description:
+          - IPv4 addresses of the VM (V(198.51.100.10) or V(198.51.100.10/32)).
+        type: list
+        elements: str
+        default: []
+      ipv6:
+        description:
+          - IPv6 addresses of the VM (V(2001:db8:100::10) or V(2001:db8:100::10/128)).
+        type: list
+        elements: str
+        default: []
+      state:
+        description:
+          - State of this VM's interface; defaults to the top-level O(state).
+        type: str
+        choices: [present, absent]
+  kind:
+    description:
+      - V(tap) for KVM/QEMU (libvirt C(<interface type='ethernet'><target dev='<vm>_net0' managed='no'/>)),
+        V(veth) for LXD and the lab (the peer C(<stem>_vm0) is handed to the container).
+      - An existing interface of another kind is removed and created again.
+    type: str
+    choices: [tap, veth]
+    default: tap
+  gateway_ipv4:
+    description: Gateway address on every interface (as a /32).
+    type: str
+    default: 10.0.0.1
+  gateway_ipv6:
+    description: IPv6 gateway address on every interface (as a /128, C(nodad)).
+    type: str
+    default: fe80::1
+  gateway_mac:
+    description: MAC address of every interface on every node (so a migrated VM keeps its ARP/ND entry).
+    type: str
+    default: 02:00:0a:00:00:01
+  state:
+    description:
+      - V(present) and V(absent) are the default for items of O(vms) without their own C(state).
+      - V(gathered) changes nothing and returns what the node has in RV(interfaces).
+    type: str
+    choices: [present, absent, gathered]
+    default: present
+  reconcile:
+    description:
+      - Remove the interfaces (and with them the routes) of every VM this module made that is not listed
+        with state V(present). Interfaces the module did not make are never touched.
+      - Requires O(state=present).
+    type: bool
+    default: false
+  state_dir:
+    description: Directory of the node-local desired state and restore files.
+    type: path
+    default: /var/lib/vmnet-ipfabric
+notes:
+  - Needs iproute2 with JSON output (C(ip -json)); fails with a clear message otherwise.
+  - Boot unit (owned by the node role) runs C(ip -force -batch /var/lib/vmnet-ipfabric/restore.batch) then
+    C(sysctl -q -p /var/lib/vmnet-ipfabric/restore.sysctl).
+requirements:
+  - iproute2 with JSON support (4.14 or later)
+seealso:
+  - module: vmnet.ipfabric.frr_network
+'''
+
+EXAMPLES = r'''
+- name: Interfaces and routes for two KVM guests
+  vmnet.ipfabric.vm_interface:
+    vms:
+      - name: vm1
+        ipv4: [198.51.100.10]
+        ipv6: ["2001:db8:100::10"]
+      - name: a-very-long-vm-name.example
+        ipv4: [198.51.100.11/32]
+
+- name: LXD containers (veth pairs), drop every other VM this module made
+  vmnet.ipfabric.vm_interface:
+    kind: veth
+    reconcile: true
+    vms: "{{ node_vms }}"
+
+- name: Remove a VM's interface
+  vmnet.ipfabric.vm_interface:
+    state: absent
+    vms:
+      - name: vm1
+
+- name: What does the node have?
+  vmnet.ipfabric.vm_interface:
+    state: gathered
+  register: node_interfaces
+'''
+
+RETURN = r'''
+interfaces:
+  description: One entry per VM handled (or, with O(state=gathered), per managed interface on the node).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    vm:
+      description: Full VM name.
+      type: str
+      sample: a-very-long-vm-name.example
+    interface:
+      description: Interface name (also in check mode).
+      type: str
+      sample: a-v~k3j5qa_net0
+    peer:
+      description: veth peer name, null for taps.
+      type: str
+      sample: a-v~k3j5qa_vm0
+    kind:
+      description: V(tap) or V(veth).
+      type: str
+      sample: tap
+    ipv4:
+      description: The VM's IPv4 host routes.
+      type: list
+      elements: str
+      sample: [198.51.100.10/32]
+    ipv6:
+      description: The VM's IPv6 host routes.
+      type: list
+      elements: str
+      sample: ["2001:db8:100::10/128"]
+    state:
+      description: V(present) or V(absent).
+      type: str
+      sample: present
+    changed:
+      description: Whether this VM's interface was (or in check mode would be) changed.
+      type: bool
+      sample: true
+commands:
+  description: The C(ip -batch) lines run (or, in check mode, that would run).
+  returned: always
+  type: list
+  elements: str
+  sample: ["tuntap add dev vm1_net0 mode tap", "route replace 198.51.100.10/32 dev vm1_net0 proto static"]
+sysctls:
+  description: Sysctl files written (or that would be written), as C(path=value).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/proc/sys/net/ipv6/conf/vm1_net0/accept_ra=0"]
+state_files:
+  description: The files holding the node's desired state and the restore data.
+  returned: always
+  type: dict
+  contains:
+    state:
+      description: JSON desired state.
+      type: str
+      sample: /var/lib/vmnet-ipfabric/vm_interfaces.json
+    batch:
+      description: C(ip -force -batch) restore file.
+      type: str
+      sample: /var/lib/vmnet-ipfabric/restore.batch
+    sysctl:
+      description: C(sysctl -p) restore file.
+      type: str
+      sample: /var/lib/vmnet-ipfabric/restore.sysctl
+    changed:
+      description: Whether they were (or would be) rewritten.
+      type: bool
+      sample: true
+'''
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
+
+
+def _public(item):
+    return dict((k, item[k]) for k in ('vm', 'interface', 'peer', 'kind', 'ipv4', 'ipv6', 'state', 'changed'))
+
+
+def _diff_text(view):
+    if view is None:
+        return '(absent)\n'
+    return json.dumps(view, indent=2, sort_keys=True) + '\n'
+
+
+def gathered(live, known):
+    known_ifaces = dict((s['interface'], vm) for vm, s in known.items())
+    out = []
+    for name in sorted(live):
+        link = live[name]
+        vm = _vm_plan.owner(link, known_ifaces)
+        if vm is None:
+            continue
+        view = _vm_plan.live_view(link)
+        out.append({'vm': vm, 'interface': name, 'peer': link.peer if link.kind == 'veth' else None,
+                    'kind': link.kind, 'ipv4': view['ipv4'], 'ipv6': view['ipv6'], 'state': 'present',
+                    'changed': False, 'mac': link.mac, 'up': link.up, 'addresses': view['addresses'],
+                    'in_state_file': vm in known})
+    return out
+
+
+def sysctl_changes(specs, live_after_names):
+    changes = []
+    for spec in specs:
+        for fam, ifname, key, value in _vm_plan.sysctl_targets(spec):
+            path = _iproute.sysctl_path(fam, ifname, key)
+            current = _iproute.read_sysctl(path) if ifname in live_after_names else None
+            if current != value:
+                changes.append((path, value))
+    return changes
+
+
+def global_forwarding_warnings(module):
+    for path, what in (('/proc/sys/net/ipv4/ip_forward', 'net.ipv4.ip_forward'),
+                       ('/proc/sys/net/ipv6/conf/all/forwarding', 'net.ipv6.conf.all.forwarding')):
+        if _iproute.read_sysctl(path) == '0':
+            module.warn('%s is 0 on this node: VM traffic is not routed (the node role sets it)' % what)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vms=dict(type='list', elements='dict', default=[], options=dict(
+                name=dict(type='str', required=True),
+                ipv4=dict(type='list', elements='str', default=[]),
+                ipv6=dict(type='list', elements='str', default=[]),
+                state=dict(type='str', choices=['present', 'absent']),
+            )),
+            kind=dict(type='str', choices=['tap', 'veth'], default='tap'),
+            gateway_ipv4=dict(type='str', default='10.0.0.1'),
+            gateway_ipv6=dict(type='str', default='fe80::1'),
+            gateway_mac=dict(type='str', default='02:00:0a:00:00:01'),
+            state=dict(type='str', choices=['present', 'absent', 'gathered'], default='present'),
+            reconcile=dict(type='bool', default=False),
+            state_dir=dict(type='path', default='/var/lib/vmnet-ipfabric'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    state_dir = p['state_dir']
+    files = {
+        'state': os.path.join(state_dir, _vm_plan.STATE_FILE),
+        'batch': os.path.join(state_dir, _vm_plan.RESTORE_BATCH),
+        'sysctl': os.path.join(state_dir, _vm_plan.RESTORE_SYSCTL),
+        'changed': False,
+    }
+    result = dict(changed=False, interfaces=[], commands=[], sysctls=[], state_files=files)
+
+    # 1. validate everything before reading or touching the node
+    try:
+        gw4 = _addresses.gateway_ipv4(p['gateway_ipv4'])
+        gw6 = _addresses.gateway_ipv6(p['gateway_ipv6'])
+        mac = _addresses.mac_address(p['gateway_mac'])
+        if p['state'] == 'gathered':
+            present, absent = [], []
+        else:
+            present, absent = _vm_plan.validate_vms(p['vms'], p['state'], p['kind'], gw4, gw6, mac)
+    except (_addresses.AddressError, _vm_plan.PlanError, _names.NameError_) as e:
+        module.fail_json(msg=str(e), **result)
+    if p['reconcile'] and p['state'] != 'present':
+        module.fail_json(msg='reconcile: requires state=present (got state=%s)' % p['state'], **result)
+
+    try:
+        known = _vm_plan.load_state(files['state'])
+    except ValueError as e:
+        module.fail_json(msg='state_dir: %s' % e, **result)
+
+    ip = _iproute.Iproute(module)
+    try:
+        live = ip.read()
+    except _iproute.IprouteError as e:
+        module.fail_json(msg=str(e), **result)
+
+    if p['state'] == 'gathered':
+        result['interfaces'] = gathered(live, known)
+        module.exit_json(**result)
+
+    # 2. plan
+    try:
+        plan = _vm_plan.compute(present, absent, live, known, p['reconcile'], p['kind'], gw4, gw6, mac)
+    except _vm_plan.PlanError as e:
+        module.fail_json(msg=str(e), **result)
+
+    batch = plan.batch
+    after_names = set(live) | set(s['interface'] for s in present)
+    recreated = set(l.split()[-1] for l in plan.delete_lines)
+    sysctl_now = sysctl_changes([s for s in present if s['interface'] not in recreated], set(live))
+    sysctl_new = sysctl_changes([s for s in present if s['interface'] in recreated], set())
+    predicted_sysctls = sysctl_now + sysctl_new
+    texts = {
+        'state': _vm_plan.render_state(plan.desired),
+        'batch': _vm_plan.render_restore_batch(plan.desired),
+        'sysctl': _vm_plan.render_restore_sysctl(plan.desired),
+    }
+    files_changed = any(_vm_plan.read_text(files[k]) != texts[k] for k in texts)
+    files['changed'] = files_changed
+
+    sysctl_ifaces = set(path.split('/')[6] for path, v in predicted_sysctls)
+    for item in plan.items:
+        if item['state'] == 'present' and item['interface'] in sysctl_ifaces:
+            item['changed'] = True
+
+    result['commands'] = batch
+    result['sysctls'] = ['%s=%s' % pv for pv in predicted_sysctls]
+    result['interfaces'] = [_public(i) for i in plan.items]
+    result['changed'] = bool(batch or predicted_sysctls or files_changed)
+    if module._diff:
+        result['diff'] = [dict(before_header=i['vm'], after_header=i['vm'],
+                               before=_diff_text(i['before']), after=_diff_text(i['after']))
+                          for i in plan.items if i['changed']]
+
+    if module.check_mode or not result['changed']:
+        if present:
+            global_forwarding_warnings(module)
+        module.exit_json(**result)
+
+    # 3. apply: one ip -batch, then sysctls, then re-read and verify
+    try:
+        ip.batch(batch)
+    except _iproute.IprouteError as e:
+        module.fail_json(msg='%s (the node may be partly changed; the state files were not updated)' % e, **result)
+    applied = []
+    try:
+        for path, value in sysctl_changes(present, after_names):
+            _iproute.write_sysctl(path, value)
+            applied.append('%s=%s' % (path, value))
+    except (IOError, OSError) as e:
+        module.fail_json(msg='writing sysctl failed: %s' % e, **result)
+    result['sysctls'] = applied
+
+    try:
+        live2 = ip.read()
+        check = _vm_plan.compute(present, absent, live2, plan.desired, p['reconcile'], p['kind'], gw4, gw6, mac)
+    except (_iproute.IprouteError, _vm_plan.PlanError) as e:
+        module.fail_json(msg='verification after apply failed: %s' % e, **result)
+    if check.batch:
+        module.fail_json(msg='verification after apply failed: still to do: %s' % '; '.join(check.batch[:20]), **result)
+
+    # 4. persist the node's desired state
+    if files_changed:
+        try:
+            if not os.path.isdir(state_dir):
+                os.makedirs(state_dir, 0o755)
+            # restore files first, the state file last: it is the record of what was done
+            _vm_plan.write_atomic(files['batch'], texts['batch'])
+            _vm_plan.write_atomic(files['sysctl'], texts['sysctl'])
+            _vm_plan.write_atomic(files['state'], texts['state'], 0o644)
+        except (IOError, OSError) as e:
+            module.fail_json(msg='writing the state files in %s failed: %s' % (state_dir, e), **result)
+
+    global_forwarding_warnings(module)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
