@@ -21,7 +21,7 @@ import base64
 import hashlib
 import re
 
-VM_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
+VM_NAME_RE = re.compile(r'\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z')  # \Z: '$' would accept a trailing newline
 IFNAME_MAX = 15
 IF_SUFFIX = '_net0'
 PEER_SUFFIX = '_vm0'

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+import os
+
+from ansible_collections.vmnet.ipfabric.plugins.modules import frr_config
+from ansible_collections.vmnet.ipfabric.plugins.modules import frr_network
+
+from .modhelper import run_module
+
+FIX = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures')
+POOLS = ['198.51.100.0/24', '2001:db8:100::/64']
+
+
+def fixture(name):
+    with open(os.path.join(FIX, name)) as f:
+        return f.read()
+
+
+class FakeFrr(object):
+    """vtysh that applies 'network' lines of -f files to a running config text."""
+
+    def __init__(self, running):
+        self.running = running
+        self.files = []
+
+    def __call__(self, args, kwargs):
+        if args == ['/usr/bin/vtysh', '-c', 'show running-config']:
+            return 0, self.running, ''
+        if args[:2] == ['/usr/bin/vtysh', '-C']:
+            self.files.append(open(args[-1]).read())
+            return 0, '', ''
+        if args[:2] == ['/usr/bin/vtysh', '-f']:
+            for line in open(args[-1]).read().splitlines():
+                s = line.strip()
+                if s.startswith('no network '):
+                    self.running = '\n'.join(l for l in self.running.splitlines() if l.strip() != s[3:]) + '\n'
+                elif s.startswith('network '):
+                    fam = 'ipv6' if ':' in s else 'ipv4'
+                    anchor = ' address-family %s unicast\n' % fam
+                    self.running = self.running.replace(anchor, anchor + '  %s\n' % s, 1)
+            return 0, '', ''
+        if args == ['/usr/bin/vtysh', '-c', 'write memory']:
+            return 0, '', ''
+        raise AssertionError('unexpected command %r' % args)
+
+
+def test_frr_network_outside_pool_fails_before_any_command(monkeypatch, capsys):
+    res, calls = run_module(frr_network.main, dict(pools=POOLS, prefixes=['198.51.100.1', '203.0.113.9']),
+                            FakeFrr(''), monkeypatch, capsys)
+    assert res['failed'] and 'prefixes[1]' in res['msg'] and '203.0.113.9/32' in res['msg']
+    assert calls == []
+
+
+def test_frr_network_check_mode(monkeypatch, capsys):
+    frr = FakeFrr(fixture('frr84_running.txt'))
+    args = dict(pools=POOLS, prefixes=['198.51.100.10', '198.51.100.12/32', '2001:db8:100::12'], reconcile=True,
+                _ansible_check_mode=True, _ansible_diff=True)
+    res, calls = run_module(frr_network.main, args, frr, monkeypatch, capsys)
+    assert res['changed'] is True
+    assert res['added'] == ['198.51.100.12/32', '2001:db8:100::12/128']
+    # 192.0.2.0/24 is outside the pools: reconcile leaves it alone
+    assert res['removed'] == ['198.51.100.11/32', '2001:db8:100::20/128']
+    assert len(calls) == 1 and frr.files == []
+    assert 'network 192.0.2.0/24' in res['diff']['after']
+
+
+def test_frr_network_apply_and_idempotence(monkeypatch, capsys):
+    frr = FakeFrr(fixture('frr84_running.txt'))
+    args = dict(pools=POOLS, prefixes=['198.51.100.12', '2001:db8:100::12'])
+    res, calls = run_module(frr_network.main, args, frr, monkeypatch, capsys)
+    assert res['changed'] is True and not res.get('failed'), res
+    assert ['/usr/bin/vtysh', '-c', 'write memory'] in [c[0] for c in calls]
+    assert frr.files[0].splitlines()[0] == 'router bgp 65000'
+    assert not any('clear' in ' '.join(c[0]) for c in calls)
+    res2, calls2 = run_module(frr_network.main, args, frr, monkeypatch, capsys)
+    assert res2['changed'] is False and len(calls2) == 1
+
+
+def test_frr_network_asn_mismatch(monkeypatch, capsys):
+    res, calls = run_module(frr_network.main, dict(pools=POOLS, prefixes=['198.51.100.12'], asn=65001),
+                            FakeFrr(fixture('frr84_running.txt')), monkeypatch, capsys)
+    assert res['failed'] and 'router bgp 65000' in res['msg']
+
+
+def test_frr_network_without_router_bgp(monkeypatch, capsys):
+    res, calls = run_module(frr_network.main, dict(pools=POOLS, prefixes=['198.51.100.12']),
+                            FakeFrr('hostname x\n'), monkeypatch, capsys)
+    assert res['failed'] and 'no "router bgp"' in res['msg']
+
+
+SRC = """router bgp 65000
+ neighbor 172.16.0.2 remote-as 65000
+ neighbor 172.16.0.2 password t0psecret
+ address-family ipv4 unicast
+  neighbor 172.16.0.2 activate
+ exit-address-family
+exit
+"""
+
+
+class FakeReload(FakeFrr):
+    def __init__(self, running, test_output, syntax_ok=True):
+        FakeFrr.__init__(self, running)
+        self.test_output = test_output
+        self.syntax_ok = syntax_ok
+        self.reloaded = False
+
+    def __call__(self, args, kwargs):
+        if args[:2] == ['/usr/bin/vtysh', '-C']:
+            self.files.append(open(args[-1]).read())
+            if not self.syntax_ok:
+                return 2, 'line 3: % Unknown command[4]:  neighbor 172.16.0.2 password t0psecret', ''
+            return 0, '', ''
+        if '--test' in args:
+            return 0, ('' if self.reloaded else self.test_output), ''
+        if '--reload' in args:
+            self.reloaded = True
+            return 0, '', ''
+        return FakeFrr.__call__(self, args, kwargs)
+
+
+TEST_OUT = """
+Lines To Delete
+===============
+router bgp 65000
+ no neighbor 172.16.0.2 password 0ldsecret
+
+Lines To Add
+============
+router bgp 65000
+ neighbor 172.16.0.2 password t0psecret
+"""
+
+
+def _src(tmp_path):
+    p = tmp_path / 'base.conf'
+    p.write_text(SRC)
+    reload_py = tmp_path / 'frr-reload.py'
+    reload_py.write_text('#!/usr/bin/python3\n')
+    return str(p), str(reload_py)
+
+
+def test_frr_config_check_mode_masks_and_preserves(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT)
+    args = dict(src=src, pools=POOLS, frr_reload=reload_py, _ansible_check_mode=True, _ansible_diff=True)
+    res, calls = run_module(frr_config.main, args, frr, monkeypatch, capsys)
+    assert res['changed'] is True
+    text = capsys.readouterr().out + repr(res)
+    assert 't0psecret' not in text and '0ldsecret' not in text
+    assert ' neighbor 172.16.0.2 password ********' in res['lines_to_add']
+    assert not frr.reloaded
+    cand = frr.files[0]
+    assert '  network 198.51.100.11/32 route-map RM-VM' in cand
+    assert '  network 2001:db8:100::20/128' in cand
+    assert 'network 192.0.2.0/24' not in cand
+    assert sorted(res['preserved_networks']) == ['network 198.51.100.10/32', 'network 198.51.100.11/32 route-map RM-VM',
+                                                 'network 2001:db8:100::20/128']
+
+
+def test_frr_config_apply_then_no_change(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT)
+    res, calls = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res['changed'] and frr.reloaded and not res.get('failed')
+    assert ['/usr/bin/vtysh', '-c', 'write memory'] in [c[0] for c in calls]
+    res2, calls2 = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res2['changed'] is False
+    assert not any('--reload' in c[0] for c in calls2)
+
+
+def test_frr_config_syntax_error_changes_nothing(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT, syntax_ok=False)
+    res, calls = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res['failed'] and 'Unknown command' in res['msg'] and 't0psecret' not in res['msg']
+    assert not any('--test' in c[0] or '--reload' in c[0] for c in calls)
+    assert not frr.reloaded
