@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright: vmnet.ipfabric developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure functions that turn the inventory's pool definition into FRR and Junos lines.
+
+One definition of the pools (``ipfabric_pools``) feeds every filter: the node's outbound
+route-map, the route reflector's ``prefix-list ... ge 32 le 32`` and the core gateway's
+``route-filter ... orlonger``. Nothing here touches a host; everything is unit tested in
+tests/unit/plugins/filter/test_ipfabric.py. Documentation of each filter is in the YAML
+file of the same name next to this file (what ``ansible-doc -t filter`` reads).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from ansible.errors import AnsibleFilterError
+
+try:
+    import netaddr
+except ImportError:  # pragma: no cover - reported when a filter is used
+    netaddr = None
+
+FAMILIES = {"ipv4": 4, "ipv6": 6}
+HOST_LEN = {"ipv4": 32, "ipv6": 128}
+# FRR accepts 1..4294967295 for `neighbor X maximum-prefix`.
+FRR_MAX_PREFIX_LIMIT = 4294967295
+IFNAMSIZ = 15
+
+
+def _need_netaddr():
+    if netaddr is None:
+        raise AnsibleFilterError("the vmnet.ipfabric filters need the Python library netaddr on the controller")
+
+
+def _family(family):
+    if family not in FAMILIES:
+        raise AnsibleFilterError("family must be 'ipv4' or 'ipv6', got %r" % (family,))
+    return family
+
+
+def _entry_to_cidrs(entry, family, pool_name):
+    """One pool entry (CIDR, single address or 'A-B' range) -> list of IPNetwork."""
+    if not isinstance(entry, str):
+        raise AnsibleFilterError("pool %r: entry %r is not a string" % (pool_name, entry))
+    text = entry.strip()
+    version = FAMILIES[family]
+    try:
+        if "-" in text:
+            first, last = (part.strip() for part in text.split("-", 1))
+            start = netaddr.IPAddress(first)
+            end = netaddr.IPAddress(last)
+            if start.version != version or end.version != version:
+                raise AnsibleFilterError("pool %r: range %r is not %s" % (pool_name, entry, family))
+            if start > end:
+                raise AnsibleFilterError("pool %r: range %r ends before it starts" % (pool_name, entry))
+            nets = netaddr.iprange_to_cidrs(start, end)
+        else:
+            net = netaddr.IPNetwork(text)
+            if net.version != version:
+                raise AnsibleFilterError("pool %r: %r is not %s" % (pool_name, entry, family))
+            if net.ip != net.network:
+                raise AnsibleFilterError(
+                    "pool %r: %r has host bits set (did you mean %s?)" % (pool_name, entry, net.cidr)
+                )
+            nets = [net]
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise AnsibleFilterError("pool %r: %r is not a valid %s CIDR, address or range: %s"
+                                 % (pool_name, entry, family, exc))
+    return [netaddr.IPNetwork(str(n)) for n in nets]
+
+
+def _pool_networks(pools, family):
+    _need_netaddr()
+    _family(family)
+    if pools is None:
+        return []
+    if isinstance(pools, dict):
+        pools = [pools]
+    if not isinstance(pools, (list, tuple)):
+        raise AnsibleFilterError("ipfabric_pools must be a list of pools, got %s" % type(pools).__name__)
+    seen = set()
+    result = []
+    for index, pool in enumerate(pools):
+        if not isinstance(pool, dict):
+            raise AnsibleFilterError("ipfabric_pools[%d] must be a dict, got %r" % (index, pool))
+        name = pool.get("name", "#%d" % index)
+        entries = pool.get(family) or []
+        if isinstance(entries, str):
+            entries = [entries]
+        for entry in entries:
+            for net in _entry_to_cidrs(entry, family, name):
+                if net not in seen:
+                    seen.add(net)
+                    result.append(net)
+    return sorted(result)
+
+
+def pool_cidrs(pools, family="ipv4"):
+    """CIDRs of all pools of one family; ranges become their covering CIDRs; sorted, unique."""
+    return [str(net) for net in _pool_networks(pools, family)]
+
+
+def frr_prefix_list(pools, name, family="ipv4", seq_start=5, seq_step=5):
+    """FRR prefix-list lines permitting only host routes (/32 or /128) inside the pools.
+
+    A pool entry that is itself a host route is permitted exactly (FRR rejects ``ge`` equal to the
+    prefix length). With no pool of that family, a single ``deny any`` keeps the list defined so a
+    route-map matching it denies everything instead of matching a missing list.
+    """
+    family = _family(family)
+    keyword = "ip" if family == "ipv4" else "ipv6"
+    host = HOST_LEN[family]
+    lines = []
+    seq = int(seq_start)
+    for net in _pool_networks(pools, family):
+        if net.prefixlen == host:
+            lines.append("%s prefix-list %s seq %d permit %s" % (keyword, name, seq, net))
+        else:
+            lines.append("%s prefix-list %s seq %d permit %s ge %d le %d" % (keyword, name, seq, net, host, host))
+        seq += int(seq_step)
+    if not lines:
+        lines.append("%s prefix-list %s seq %d deny any" % (keyword, name, seq))
+    return lines
+
+
+def junos_route_filters(pools, family="ipv4", match="orlonger"):
+    """Junos route-filter arguments (``PREFIX orlonger``) for every pool CIDR of one family.
+
+    ``match`` is the Junos match type: ``orlonger`` as in the documents, or ``exact-host`` which
+    renders ``prefix-length-range /32-/32`` (``/128-/128``) to accept host routes only.
+    """
+    family = _family(family)
+    if match == "exact-host":
+        host = HOST_LEN[family]
+        return ["%s prefix-length-range /%d-/%d" % (net, host, host) if net.prefixlen < host else "%s exact" % net
+                for net in _pool_networks(pools, family)]
+    if match not in ("orlonger", "longer", "exact", "upto /32", "upto /128"):
+        raise AnsibleFilterError("unsupported Junos route-filter match %r" % (match,))
+    return ["%s %s" % (net, match) for net in _pool_networks(pools, family)]
+
+
+def max_prefix(pools, family="ipv4", cap=FRR_MAX_PREFIX_LIMIT, minimum=1):
+    """Number of host routes the pools can hold (sum of their sizes), capped for FRR."""
+    family = _family(family)
+    total = sum(net.size for net in _pool_networks(pools, family))
+    cap = min(int(cap), FRR_MAX_PREFIX_LIMIT)
+    return max(int(minimum), min(total, cap))
+
+
+def peer_addresses(hosts, hostvars, family="ipv4", exclude=None):
+    """Underlay addresses (``ipfabric_underlay_ipv4``/``ipv6``) of the given inventory hosts.
+
+    Hosts without the variable are skipped (an IPv4-only RR has no IPv6 session). ``exclude`` is a
+    host name or a list of host names left out (e.g. the host itself).
+    """
+    _need_netaddr()
+    family = _family(family)
+    var = "ipfabric_underlay_%s" % family
+    if exclude is None:
+        exclude = []
+    elif isinstance(exclude, str):
+        exclude = [exclude]
+    result = []
+    for host in hosts or []:
+        if host in exclude:
+            continue
+        try:
+            hvars = hostvars[host]
+        except KeyError:
+            raise AnsibleFilterError("host %r is not in hostvars" % (host,))
+        addr = hvars.get(var) if hasattr(hvars, "get") else None
+        if addr in (None, ""):
+            continue
+        addr = str(addr).strip()
+        if "/" in addr:
+            addr = addr.split("/", 1)[0]
+        try:
+            ip = netaddr.IPAddress(addr)
+        except (netaddr.AddrFormatError, ValueError) as exc:
+            raise AnsibleFilterError("%s of %s: %r is not an address: %s" % (var, host, addr, exc))
+        if ip.version != FAMILIES[family]:
+            raise AnsibleFilterError("%s of %s: %r is not %s" % (var, host, addr, family))
+        if str(ip) not in result:
+            result.append(str(ip))
+    return result
+
+
+def underlay_network(facts, address):
+    """The connected network (``172.16.0.0/24``) that holds ``address`` according to gathered facts."""
+    _need_netaddr()
+    if not address:
+        return ""
+    ip = netaddr.IPAddress(str(address).split("/", 1)[0])
+    facts = facts or {}
+    for ifname in facts.get("interfaces", []):
+        info = facts.get(ifname.replace("-", "_").replace(".", "_").replace(":", "_")) or facts.get(ifname) or {}
+        candidates = []
+        if ip.version == 4:
+            if isinstance(info.get("ipv4"), dict):
+                candidates.append(info["ipv4"])
+            candidates.extend(info.get("ipv4_secondaries") or [])
+        else:
+            candidates.extend(info.get("ipv6") or [])
+        for cand in candidates:
+            if str(cand.get("address")) != str(ip):
+                continue
+            if ip.version == 4:
+                net = netaddr.IPNetwork("%s/%s" % (cand["address"], cand.get("netmask") or cand.get("prefix")))
+            else:
+                net = netaddr.IPNetwork("%s/%s" % (cand["address"], cand.get("prefix")))
+            return str(net.cidr)
+    raise AnsibleFilterError("no interface in the gathered facts holds %s" % (address,))
+
+
+def interface_name(vm_name, suffix="_net0"):
+    """The host-side interface name of a VM (see docs/architecture.md, Interface names)."""
+    if not isinstance(vm_name, str) or not vm_name:
+        raise AnsibleFilterError("VM name must be a non-empty string")
+    if "~" in vm_name:
+        raise AnsibleFilterError("VM name %r must not contain '~'" % (vm_name,))
+    name = vm_name + suffix
+    if len(name) <= IFNAMSIZ:
+        return name
+    digest = base64.b32encode(hashlib.sha256(vm_name.encode("utf-8")).digest()).decode("ascii").lower()
+    return "%s~%s%s" % (vm_name[:3], digest[:6], suffix)
+
+
+def bgp_community(value):
+    """Validate one community ``ASN:VALUE`` (or a well-known name) and return it as FRR/Junos text."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(bgp_community(v) for v in value)
+    text = str(value).strip()
+    if text in ("no-export", "no-advertise", "local-AS", "no-peer", "blackhole", "graceful-shutdown"):
+        return text
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not all(0 <= int(p) <= 65535 for p in parts):
+        raise AnsibleFilterError("BGP community %r is not ASN:VALUE with both parts 0..65535" % (value,))
+    return text
+
+
+def sysctl_drift(desired, live_lines):
+    """``key=value`` items of ``desired`` whose live value differs.
+
+    ``live_lines`` is the output of ``sysctl -n KEY...`` for the keys of ``desired`` in sorted order
+    (one line per key); whitespace inside a value is normalised before the comparison.
+    """
+    if not isinstance(desired, dict):
+        raise AnsibleFilterError("sysctl settings must be a dict")
+    keys = sorted(desired)
+    live_lines = list(live_lines or [])
+    if len(live_lines) != len(keys):
+        raise AnsibleFilterError("expected %d sysctl values, got %d" % (len(keys), len(live_lines)))
+    drift = []
+    for key, live in zip(keys, live_lines):
+        want = " ".join(str(desired[key]).split())
+        if " ".join(str(live).split()) != want:
+            drift.append("%s=%s" % (key, want))
+    return drift
+
+
+def firewalld_rich_rule(rule):
+    """A firewalld rich rule accepting ``proto``/``port`` from one source address.
+
+    ``rule`` is a pair ``[address, {proto, port}]`` (what ``product`` of addresses and ports gives).
+    """
+    _need_netaddr()
+    try:
+        address, spec = rule
+        ip = netaddr.IPAddress(str(address))
+        proto = spec["proto"]
+        port = int(spec["port"])
+    except (TypeError, ValueError, KeyError, netaddr.AddrFormatError) as exc:
+        raise AnsibleFilterError("not a [address, {proto, port}] pair: %r (%s)" % (rule, exc))
+    if proto not in ("tcp", "udp"):
+        raise AnsibleFilterError("protocol must be tcp or udp, got %r" % (proto,))
+    return 'rule family="ipv%d" source address="%s" port port="%d" protocol="%s" accept' % (
+        ip.version, ip, port, proto)
+
+
+class FilterModule(object):
+    """vmnet.ipfabric filters."""
+
+    def filters(self):
+        return {
+            "ipfabric_pool_cidrs": pool_cidrs,
+            "ipfabric_frr_prefix_list": frr_prefix_list,
+            "ipfabric_junos_route_filters": junos_route_filters,
+            "ipfabric_max_prefix": max_prefix,
+            "ipfabric_peer_addresses": peer_addresses,
+            "ipfabric_underlay_network": underlay_network,
+            "ipfabric_interface_name": interface_name,
+            "ipfabric_bgp_community": bgp_community,
+            "ipfabric_sysctl_drift": sysctl_drift,
+            "ipfabric_firewalld_rich_rule": firewalld_rich_rule,
+        }
