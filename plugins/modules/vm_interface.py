@@ -274,7 +274,11 @@ def sysctl_changes(specs, live_after_names):
     for spec in specs:
         for fam, ifname, key, value in _vm_plan.sysctl_targets(spec):
             path = _iproute.sysctl_path(fam, ifname, key)
-            current = _iproute.read_sysctl(path) if ifname in live_after_names else None
+            if ifname in live_after_names:
+                current = _iproute.read_sysctl(path)
+            else:
+                # a new interface starts with the namespace's defaults (conf/default/KEY)
+                current = _iproute.read_sysctl(_iproute.sysctl_path(fam, 'default', key))
             if current != value:
                 changes.append((path, value))
     return changes

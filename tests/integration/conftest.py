@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers for the node-module integration tests.
+
+They run the real module files (``plugins/modules/*.py``) as a separate process, the way a debugger
+does: module arguments as JSON on stdin, ``PYTHONPATH`` pointing at a temporary
+``ansible_collections/vmnet/ipfabric`` symlink to this checkout. Everything happens inside network
+namespaces the tests create (``vmnet-t-<random>``) and delete again, always.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+import pytest
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+_COLL_PARENT = None
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'netns: needs root and iproute2; creates and deletes its own network namespaces')
+    config.addinivalue_line('markers', 'frr: needs a Debian 12 rootfs with FRR (boots it with systemd-nspawn)')
+
+
+def collection_parent():
+    global _COLL_PARENT
+    if _COLL_PARENT is None:
+        base = tempfile.mkdtemp(prefix='vmnet-ipfabric-it-')
+        os.makedirs(os.path.join(base, 'ansible_collections', 'vmnet'))
+        os.symlink(REPO_ROOT, os.path.join(base, 'ansible_collections', 'vmnet', 'ipfabric'))
+        _COLL_PARENT = base
+    return _COLL_PARENT
+
+
+def pytest_unconfigure(config):
+    if _COLL_PARENT:
+        shutil.rmtree(_COLL_PARENT, ignore_errors=True)
+
+
+def have_netns():
+    return os.geteuid() == 0 and shutil.which('ip') is not None
+
+
+def sh(*args, **kw):
+    """Run argv, fail loudly; returns stdout text."""
+    check = kw.pop('check', True)
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError('%r failed (rc=%d): %s %s' % (args, p.returncode, p.stdout, p.stderr))
+    return p.stdout
+
+
+class Netns(object):
+    def __init__(self):
+        self.name = 'vmnet-t-%s' % uuid.uuid4().hex[:8]
+        sh('ip', 'netns', 'add', self.name)
+
+    def run(self, *args, **kw):
+        return sh('ip', 'netns', 'exec', self.name, *args, **kw)
+
+    def ip_json(self, *args):
+        out = self.run('ip', '-json', *args)
+        return json.loads(out) if out.strip() else []
+
+    def links(self):
+        return dict((l['ifname'], l) for l in self.ip_json('-details', 'link', 'show'))
+
+    def sysctl(self, family, ifname, key):
+        return self.run('cat', '/proc/sys/net/ipv%d/conf/%s/%s' % (family, ifname, key)).strip()
+
+    def module(self, name, args):
+        """Run plugins/modules/<name>.py inside the namespace; return its JSON result."""
+        env = dict(os.environ, PYTHONPATH=collection_parent(), PYTHONDONTWRITEBYTECODE='1')
+        path = os.path.join(REPO_ROOT, 'plugins', 'modules', name + '.py')
+        p = subprocess.run(['ip', 'netns', 'exec', self.name, sys.executable, path],
+                           input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, env=env)
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            raise AssertionError('module %s printed no JSON (rc=%d): %s %s' % (name, p.returncode, p.stdout, p.stderr))
+
+    def delete(self):
+        subprocess.run(['ip', 'netns', 'del', self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def make_netns():
+    if not have_netns():
+        pytest.skip('needs root and iproute2 (ip netns)')
+    made = []
+
+    def factory():
+        ns = Netns()
+        made.append(ns)
+        return ns
+    yield factory
+    for ns in made:
+        ns.delete()
+
+
+@pytest.fixture
+def netns(make_netns):
+    return make_netns()
