@@ -9,7 +9,7 @@ BIN      := $(VENV)/bin
 BUILD    := .build
 COLL     := $(BUILD)/collections/ansible_collections/vmnet/ipfabric
 LAB      := tests/lab/lab
-APT_PKGS := python3 python3-venv python3-pip debootstrap systemd-container iproute2 openssh-client \
+APT_PKGS := python3 python3-venv python3-pip python-is-python3 debootstrap systemd-container iproute2 openssh-client \
             git rsync util-linux procps ca-certificates
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
@@ -70,11 +70,14 @@ unit: deps
 SANITY_DIR := $(BUILD)/sanity/ansible_collections/vmnet/ipfabric
 sanity: deps
 	@echo "== ansible-test sanity (no ignore files)"
+	@pipver=$$($(PY) -c 'import re,ansible_test._internal.python_requirements as m,inspect; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(m)).group(1))'); \
+	  cache=~/.ansible/test/cache/get_pip_$${pipver//./_}.py; mkdir -p $$(dirname $$cache); \
+	  cmp -s tests/tools/ansible_test_get_pip.py $$cache || cp tests/tools/ansible_test_get_pip.py $$cache
 	@rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_DIR)
 	@git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
 	@cd $(SANITY_DIR) && git init -q && git add -A && \
-	  PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no \
-	    --exclude tests/lab/lab --exclude tests/lab/image/lab-vm
+	  PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no
+
 
 lint: deps
 	@echo "== ansible-lint --profile production"

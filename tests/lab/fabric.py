@@ -18,7 +18,7 @@ NODE_BY_UNDERLAY.update({"fd0c:172:16::11": "node1", "fd0c:172:16::12": "node2",
 
 def lab_exec(host, *cmd, check=True, timeout=60):
     res = subprocess.run([LAB, "exec", host, "--"] + list(cmd), stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, check=False)
     if check and res.returncode != 0:
         raise RuntimeError("{}: {} failed ({}): {}".format(host, " ".join(cmd), res.returncode, res.stderr.strip()))
     return res

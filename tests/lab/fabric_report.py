@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print what the fabric does for the given VMs, read from the lab hosts themselves:
 VM, node, address, interface, next hop on core1, ping from inet1. Exit 1 if any VM is unreachable."""
