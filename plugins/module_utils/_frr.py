@@ -267,3 +267,38 @@ class Vtysh(object):
         rc, out, err = self.module.run_command([self.bin, '-c', 'write memory'])
         if rc != 0:
             raise FrrError('vtysh -c "write memory" failed (rc=%d): %s' % (rc, mask((err or out).strip())))
+
+
+def _top_level(text):
+    return set(l.strip() for l in (text or '').splitlines() if l and not l[0].isspace())
+
+
+def drop_reload_noise(dels, adds, running_text):
+    """Remove frr-reload.py deltas that a reload cannot settle, so the module stays idempotent.
+
+    * ``ip forwarding`` / ``ipv6 forwarding``: FRR omits them from ``show running-config`` when
+      forwarding is on (the default), so frr-reload.py always wants to add them. Dropped from the
+      lines to add unless the running config says ``no ip forwarding`` / ``no ipv6 forwarding``.
+    * ``hostname``: FRR's running config shows the system hostname; a different ``hostname`` in the
+      candidate never sticks. Dropped, with a note.
+
+    Only standalone top-level lines are removed. Returns (dels, adds, notes).
+    """
+    running_top = _top_level(running_text)
+    notes = []
+
+    def keep_add(line):
+        s = line.strip()
+        if line != s:
+            return True
+        if s in ('ip forwarding', 'ipv6 forwarding'):
+            return ('no ' + s) in running_top
+        if s.startswith('hostname '):
+            notes.append('src sets "%s" but FRR shows the system hostname; set the node\'s hostname instead' % s)
+            return False
+        return True
+
+    def keep_del(line):
+        return not (line == line.strip() and line.startswith('no hostname '))
+
+    return [l for l in dels if keep_del(l)], [l for l in adds if keep_add(l)], notes

@@ -24,6 +24,9 @@ description:
     nothing is changed), computes the delta with C(frr-reload.py --test) (no lines to delete or add means
     C(changed=false)), applies it with C(frr-reload.py --reload) (on failure the module fails with FRR's
     message; the previous config stays as far as FRR left it) and saves with C(vtysh -c 'write memory').
+  - Two kinds of frr-reload.py delta that no reload can settle are ignored so the module stays idempotent.
+    C(ip forwarding)/C(ipv6 forwarding) (FRR hides them while forwarding is on) and C(hostname) (FRR shows the
+    system hostname; a different one in O(src) gives a warning).
   - Neighbor passwords and other keys are masked in the diff, the returned lines and every message.
 extends_documentation_fragment:
   - vmnet.ipfabric.attributes
@@ -139,7 +142,8 @@ def main():
 
     vtysh = _frr.Vtysh(module)
     try:
-        running = _frr.default_bgp(vtysh.running_config())
+        running_text = vtysh.running_config()
+        running = _frr.default_bgp(running_text)
         preserved = []
         if running is not None:
             for net in sorted(running.networks, key=lambda n: (n.version, n)):
@@ -166,6 +170,9 @@ def main():
         if rc != 0:
             module.fail_json(msg='frr-reload.py --test failed, nothing changed: %s' % _out(rc, out, err), **result)
         dels, adds = _frr.parse_reload_test(out)
+        dels, adds, notes = _frr.drop_reload_noise(dels, adds, running_text)
+        for note in notes:
+            module.warn(note)
         result['lines_to_delete'] = _frr.mask(dels)
         result['lines_to_add'] = _frr.mask(adds)
         if not dels and not adds:
@@ -189,7 +196,7 @@ def main():
         # verify: the delta should now be empty
         rc, out, err = module.run_command(reload_cmd + ['--test', path])
         if rc == 0:
-            d2, a2 = _frr.parse_reload_test(out)
+            d2, a2, _notes = _frr.drop_reload_noise(*(_frr.parse_reload_test(out) + (vtysh.running_config(),)))
             if d2 or a2:
                 module.warn('after reload frr-reload.py --test still reports differences: delete %s; add %s'
                             % (_frr.mask(d2), _frr.mask(a2)))

@@ -146,3 +146,16 @@ def test_find_frr_reload():
     assert _frr.find_frr_reload(exists=lambda p: p == '/usr/libexec/frr/frr-reload.py') == '/usr/libexec/frr/frr-reload.py'
     assert _frr.find_frr_reload('/opt/x.py', exists=lambda p: False) is None
     assert _frr.find_frr_reload(exists=lambda p: False) is None
+
+
+def test_drop_reload_noise():
+    running = 'frr version 8.4.4\nhostname n1\n!\nrouter bgp 1\n neighbor x remote-as 1\nexit\n'
+    dels = ['no hostname n1', 'router bgp 1', ' no neighbor y remote-as 1']
+    adds = ['hostname other', 'ip forwarding', 'ipv6 forwarding', 'router bgp 1', ' neighbor z remote-as 1']
+    d, a, notes = _frr.drop_reload_noise(dels, adds, running)
+    assert d == ['router bgp 1', ' no neighbor y remote-as 1']
+    assert a == ['router bgp 1', ' neighbor z remote-as 1']
+    assert len(notes) == 1 and 'hostname other' in notes[0]
+    # forwarding off in the running config: adding it is a real change
+    d, a, notes = _frr.drop_reload_noise([], ['ip forwarding'], running + 'no ip forwarding\n')
+    assert a == ['ip forwarding']
