@@ -97,8 +97,8 @@ def parse(text):
                 af = None
             continue
         # inside a router bgp block
-        if af is None and (s == 'exit' or (_indent(raw) == 0 and s and not s.startswith('address-family')
-                                               and s not in ('exit-address-family',))):
+        top_level = _indent(raw) == 0 and s and not s.startswith('address-family') and s != 'exit-address-family'
+        if af is None and (s == 'exit' or top_level):
             cur.end = i
             if cur.vrf is None:
                 blocks.append(cur)

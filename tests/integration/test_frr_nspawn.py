@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -43,7 +42,7 @@ def find_rootfs():
     return None
 
 
-def frr_conf(hostname, me4, peer4, me6, peer6):
+def frr_conf(hostname, me4, peer4, peer6):
     return """frr defaults traditional
 hostname {h}
 log syslog informational
@@ -69,7 +68,7 @@ router bgp 65000
  exit-address-family
 exit
 !
-""".format(h=hostname, me4=me4, peer4=peer4, me6=me6, peer6=peer6)
+""".format(h=hostname, me4=me4, peer4=peer4, peer6=peer6)
 
 
 class Container(object):
@@ -142,7 +141,7 @@ class Container(object):
         p = subprocess.run(['nsenter', '-t', str(self.pid), '-m', '-u', '-i', '-n', '-p', '--',
                             'env', 'PYTHONPATH=/opt/vmnet-test/lib', 'python3', path],
                            input=json.dumps({'ANSIBLE_MODULE_ARGS': args}), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True)
+                           stderr=subprocess.PIPE, universal_newlines=True, check=False)
         try:
             return json.loads(p.stdout)
         except ValueError:
@@ -165,9 +164,9 @@ class Container(object):
                 self.proc.kill()
                 self.proc.wait(10)
         if self.mounted:
-            subprocess.run(['umount', self.root])
+            subprocess.run(['umount', self.root], check=False)
             self.mounted = False
-        subprocess.run(['ip', 'netns', 'del', self.netns], stderr=subprocess.DEVNULL)
+        subprocess.run(['ip', 'netns', 'del', self.netns], stderr=subprocess.DEVNULL, check=False)
 
 
 def neighbor(c, addr):
@@ -205,8 +204,8 @@ def fabric():
             sh('ip', '-n', c.netns, 'addr', 'add', a6, 'dev', dev, 'nodad')
             sh('ip', '-n', c.netns, 'link', 'set', dev, 'up')
             sh('ip', '-n', c.netns, 'link', 'set', 'lo', 'up')
-        n1.prepare(frr_conf('n1', '192.0.2.1', '192.0.2.2', 'fd00:192::1', 'fd00:192::2'))
-        rr.prepare(frr_conf('rr', '192.0.2.2', '192.0.2.1', 'fd00:192::2', 'fd00:192::1'))
+        n1.prepare(frr_conf('n1', '192.0.2.1', '192.0.2.2', 'fd00:192::2'))
+        rr.prepare(frr_conf('rr', '192.0.2.2', '192.0.2.1', 'fd00:192::1'))
         n1.boot()
         rr.boot()
         wait_for(lambda: neighbor(n1, '192.0.2.2')['bgpState'] == 'Established'

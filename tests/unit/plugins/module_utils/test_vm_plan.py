@@ -62,7 +62,7 @@ def test_parse_state(live):
 
 def test_plan_repairs_drift_only(live, known):
     present, absent = vms(VM1, VML)
-    p2, _ = vms(VM2, kind='veth')
+    p2 = vms(VM2, kind='veth')[0]
     plan = _vm_plan.compute(present + p2, absent, live, known, False, 'tap', *GW)
     assert plan.delete_lines == []
     assert plan.lines == [
