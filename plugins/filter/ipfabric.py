@@ -12,10 +12,9 @@ file of the same name next to this file (what ``ansible-doc -t filter`` reads).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 
 try:
     import netaddr
@@ -26,7 +25,6 @@ FAMILIES = {"ipv4": 4, "ipv6": 6}
 HOST_LEN = {"ipv4": 32, "ipv6": 128}
 # FRR accepts 1..4294967295 for `neighbor X maximum-prefix`.
 FRR_MAX_PREFIX_LIMIT = 4294967295
-IFNAMSIZ = 15
 
 
 def _need_netaddr():
@@ -214,17 +212,20 @@ def underlay_network(facts, address):
     raise AnsibleFilterError("no interface in the gathered facts holds %s" % (address,))
 
 
-def interface_name(vm_name, suffix="_net0"):
-    """The host-side interface name of a VM (see docs/architecture.md, Interface names)."""
-    if not isinstance(vm_name, str) or not vm_name:
-        raise AnsibleFilterError("VM name must be a non-empty string")
-    if "~" in vm_name:
-        raise AnsibleFilterError("VM name %r must not contain '~'" % (vm_name,))
-    name = vm_name + suffix
-    if len(name) <= IFNAMSIZ:
-        return name
-    digest = base64.b32encode(hashlib.sha256(vm_name.encode("utf-8")).digest()).decode("ascii").lower()
-    return "%s~%s%s" % (vm_name[:3], digest[:6], suffix)
+def interface_name(vm_name):
+    """The host-side interface name of a VM (``<vm>_net0``, shortened as docs/architecture.md says)."""
+    reason = _names.validate_vm_name(vm_name)
+    if reason:
+        raise AnsibleFilterError("VM name %r %s" % (vm_name, reason))
+    return _names.interface_name(vm_name)
+
+
+def peer_name(vm_name):
+    """The VM-side veth peer of a VM's interface (``<vm>_vm0``; LXD and lab)."""
+    reason = _names.validate_vm_name(vm_name)
+    if reason:
+        raise AnsibleFilterError("VM name %r %s" % (vm_name, reason))
+    return _names.peer_name(vm_name)
 
 
 def bgp_community(value):
@@ -291,6 +292,7 @@ class FilterModule(object):
             "ipfabric_peer_addresses": peer_addresses,
             "ipfabric_underlay_network": underlay_network,
             "ipfabric_interface_name": interface_name,
+            "ipfabric_peer_name": peer_name,
             "ipfabric_bgp_community": bgp_community,
             "ipfabric_sysctl_drift": sysctl_drift,
             "ipfabric_firewalld_rich_rule": firewalld_rich_rule,
