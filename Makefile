@@ -9,7 +9,7 @@ BIN      := $(VENV)/bin
 BUILD    := .build
 COLL     := $(BUILD)/collections/ansible_collections/vmnet/ipfabric
 LAB      := tests/lab/lab
-APT_PKGS := python3 python3-venv python3-pip python-is-python3 debootstrap systemd-container iproute2 openssh-client \
+APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debootstrap systemd-container iproute2 openssh-client \
             git rsync util-linux procps ca-certificates
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1

@@ -1,0 +1,57 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures of the lab tests: they run the real playbooks against the real lab (tests/lab/lab up)."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
+import fabric  # noqa: E402  pylint: disable=wrong-import-position
+
+INVENTORY = os.path.join(REPO, "inventories", "lab")
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class PlaybookResult:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.output = proc.stdout
+        self.recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)),
+                                   "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+                      for m in RECAP.finditer(proc.stdout)}
+
+    @property
+    def changed(self):
+        return sum(h["changed"] for h in self.recap.values())
+
+    def __repr__(self):
+        return "<playbook rc={} recap={}>\n{}".format(self.rc, self.recap, self.output[-6000:])
+
+
+def run_playbook(playbook, *extra, check=True):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1")
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
+            os.path.join(REPO, "playbooks", playbook)] + list(extra)
+    proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=1200, check=False)
+    result = PlaybookResult(proc)
+    if check:
+        assert result.rc == 0, result
+    return result
+
+
+@pytest.fixture(scope="session")
+def lab():
+    status = subprocess.run([fabric.LAB, "status"], stdout=subprocess.PIPE, universal_newlines=True, check=False)
+    assert status.returncode == 0, "the lab is not up (make lab-up):\n" + status.stdout
+    return fabric
+
+
+@pytest.fixture(scope="session")
+def site(lab):
+    """The fabric configured once by playbooks/site.yml; the result of that first run."""
+    return run_playbook("site.yml")
