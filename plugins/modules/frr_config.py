@@ -104,7 +104,10 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
+
+LOCK_NAME = 'vmnet-ipfabric-frr.lock'  # serializes runs on the node (see module_utils/_lock.py)
 
 
 def _out(rc, out, err):
@@ -120,6 +123,16 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if module.check_mode:
+        run(module)     # reads only; exits
+    try:
+        with _lock.FileLock(_lock.lock_path(LOCK_NAME)):
+            run(module)
+    except _lock.LockTimeout as e:
+        module.fail_json(msg=str(e))
+
+
+def run(module):
     p = module.params
     result = dict(changed=False, lines_to_delete=[], lines_to_add=[], preserved_networks=[])
     try:
@@ -137,7 +150,10 @@ def main():
         module.fail_json(msg='frr_reload: %s not found (install frr-pythontools, or set frr_reload)'
                              % (p['frr_reload'] or 'frr-reload.py'), **result)
     result['frr_reload'] = reload_py
-    python = module.get_bin_path('python3', opt_dirs=['/usr/bin', '/usr/libexec', '/usr/libexec/platform-python'])
+    # run it with an explicit interpreter: AlmaLinux 8 may have only /usr/libexec/platform-python
+    python = module.get_bin_path('python3', opt_dirs=['/usr/bin'])
+    if python is None and os.path.exists('/usr/libexec/platform-python'):
+        python = '/usr/libexec/platform-python'
     reload_cmd = ([python, reload_py] if python else [reload_py])
 
     vtysh = _frr.Vtysh(module)

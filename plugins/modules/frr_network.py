@@ -145,7 +145,10 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
+
+LOCK_NAME = 'vmnet-ipfabric-frr.lock'  # serializes runs on the node (see module_utils/_lock.py)
 
 
 def _net_key(n):
@@ -170,6 +173,16 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if module.check_mode:
+        run(module)     # reads only; exits
+    try:
+        with _lock.FileLock(_lock.lock_path(LOCK_NAME)):
+            run(module)
+    except _lock.LockTimeout as e:
+        module.fail_json(msg=str(e))
+
+
+def run(module):
     p = module.params
     result = dict(changed=False, added=[], removed=[], networks=[], commands=[])
 

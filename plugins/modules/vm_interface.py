@@ -238,9 +238,12 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
+
+LOCK_NAME = 'vmnet-ipfabric-vm_interface.lock'  # serializes runs on the node (see module_utils/_lock.py)
 
 
 def _public(item):
@@ -310,6 +313,16 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if module.check_mode:
+        run(module)     # reads only; exits
+    try:
+        with _lock.FileLock(_lock.lock_path(LOCK_NAME)):
+            run(module)
+    except _lock.LockTimeout as e:
+        module.fail_json(msg=str(e))
+
+
+def run(module):
     p = module.params
     state_dir = p['state_dir']
     files = {

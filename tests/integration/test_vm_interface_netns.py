@@ -147,7 +147,7 @@ def test_absent_and_reconcile_touch_only_managed(netns, tmp_path):
 def test_restore_batch_recreates_state_in_fresh_namespace(make_netns, tmp_path):
     a, b = make_netns(), make_netns()
     taps = vm_list(20, prefix='t')
-    veths = vm_list(10, prefix='v', long_every=3)
+    veths = vm_list(10, prefix='v.x', long_every=3)     # dots in names: sysctl paths and restore.sysctl keys
     for i, v in enumerate(veths):
         v['ipv4'] = ['203.0.113.%d' % (i + 1)]
         v['ipv6'] = []

@@ -199,3 +199,14 @@ def test_load_json_rejects_non_json():
         _iproute._load_json('1: lo: <LOOPBACK,UP> mtu 65536', 'link')
     assert 'JSON' in str(e.value)
     assert _iproute._load_json('', 'route') == []
+
+
+def test_gateway_change_replaces_addresses(live, known):
+    present, absent = _vm_plan.validate_vms([VML], 'present', 'tap', '10.0.0.2', 'fe80::2', GW[2])
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', '10.0.0.2', 'fe80::2', GW[2])
+    assert plan.lines == [
+        'addr del 10.0.0.1/32 dev a-v~djjv35_net0',
+        'addr del fe80::1/128 dev a-v~djjv35_net0',
+        'addr replace 10.0.0.2/32 dev a-v~djjv35_net0',
+        'addr replace fe80::2/128 dev a-v~djjv35_net0 nodad',
+    ]
