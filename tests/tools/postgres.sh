@@ -76,7 +76,7 @@ start() {
         as_pg mkdir -p "$SOCK"
         if ! as_pg "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$SOCK -c max_connections=200" \
-            start >&2; then
+            start >&2 9>&-; then
             cat "$LOG" >&2 || true
             exit 1
         fi

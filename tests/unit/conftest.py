@@ -37,3 +37,8 @@ try:
         ansible_collections.__path__.append(_AC)
 except ImportError:  # pragma: no cover
     pass
+
+
+def pytest_configure(config):
+    # used at import time by parametrized fixtures below tests/unit (IPAM store tests)
+    config.addinivalue_line("markers", "postgres: needs the PostgreSQL server of tests/tools/postgres.sh")

@@ -1,0 +1,26 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "ipam"))
+
+from ipam_testlib import make_cfg, pg_server, register_markers  # noqa: E402,F401
+
+
+def pytest_configure(config):
+    register_markers(config)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def cfg(backend, tmp_path, request):
+    dsn = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+    return make_cfg(backend, tmp_path, dsn)
