@@ -11,7 +11,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 import fabric  # noqa: E402  pylint: disable=wrong-import-position
 
-INVENTORY = os.path.join(REPO, "inventories", "lab")
+_INSTANCE = os.environ.get("VMNET_LAB_INSTANCE", "0")
+INVENTORY = os.path.join(REPO, "inventories", "lab" + ("" if _INSTANCE in ("", "0") else _INSTANCE))
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
