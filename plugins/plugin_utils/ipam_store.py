@@ -229,6 +229,7 @@ class _Tx:
         self.cur = cur
         self.now = now
         self.queries = 0
+        self.after_commit = []
 
     def q(self, sql: str, params=()):
         self.queries += 1
@@ -305,13 +306,22 @@ class Store:
                     self.hook(tx, "request")
         return results
 
-    def _held(self, tx, pool: Pool, owner: str) -> dict:
-        rows = tx.all("SELECT family, addr, uuid, reserved FROM ipam_allocation WHERE pool = ? AND owner = ?",
-                      (pool.name, owner))
-        return {r[0]: (_int(r[1]), r[2], r[3]) for r in rows}
+    def _held(self, tx, pool: Pool, owner: str, cooling: dict | None = None) -> dict:
+        """family -> (address, uuid, reserved) the owner holds; fills ``cooling`` with family ->
+        [(address, last_uuid, released_at)] of addresses it released that are still cooling down."""
+        held = {}
+        for fam, addr, uuid, reserved, owner_now, released_at in tx.all(
+                "SELECT family, addr, COALESCE(uuid, last_uuid), reserved, owner, released_at FROM ipam_allocation "
+                "WHERE pool = ? AND (owner = ? OR (owner IS NULL AND last_owner = ?))", (pool.name, owner, owner)):
+            if owner_now is not None:
+                held[fam] = (_int(addr), uuid, reserved)
+            elif cooling is not None:
+                cooling.setdefault(fam, []).append((_int(addr), uuid, released_at))
+        return held
 
     def _present(self, tx, pool, req: Request, fams, where) -> Result:
-        held = self._held(tx, pool, req.owner)
+        cooling = {}
+        held = self._held(tx, pool, req.owner, cooling)
         _check_uuid(pool, req, held, where)
         before = {FAMILY_NAMES[f]: addr_text(f, v[0]) for f, v in held.items()}
         after = dict(before)
@@ -350,15 +360,11 @@ class Store:
                     raise IpamError(f"{where} ({req.owner}) field {name}: cannot reserve {text}: held by {row[0]} "
                                     f"(pool {row[4]!r})")
             else:
-                sql = ("SELECT addr FROM ipam_allocation WHERE pool = ? AND family = ? AND owner IS NULL "
-                       "AND last_owner = ?")
-                params = (pool.name, fam, req.owner)
-                if req.uuid:
-                    sql += " AND (last_uuid IS NULL OR last_uuid = ?)"
-                    params += (req.uuid,)
-                row = tx.one(sql + " ORDER BY released_at DESC LIMIT 1", params)
-                if row is not None and pool.contains(fam, _int(row[0])):
-                    value = _int(row[0])
+                # the owner's own address, released and still cooling down: give it back
+                mine = sorted((c for c in cooling.get(fam, []) if pool.contains(fam, c[0]) and
+                               (not req.uuid or not c[1] or c[1] == req.uuid)), key=lambda c: c[2])
+                if mine:
+                    value = mine[-1][0]
                     self._reclaim(tx, pool, fam, value, req, reserved=0)
                 else:
                     value = self._lowest_free(tx, pool, fam)
@@ -415,12 +421,16 @@ class Store:
 
     def _sync_pool(self, tx, pool: Pool):
         definition = json.dumps(pool.definition, sort_keys=True)
+        synced = self.__dict__.setdefault("_synced", {})
+        if synced.get(pool.name) == definition:
+            return
         row = tx.one("SELECT definition FROM ipam_pool WHERE name = ?", (pool.name,))
         if row is None:
             tx.q("INSERT INTO ipam_pool (name, definition, updated_at) VALUES (?, ?, ?)",
                  (pool.name, definition, tx.now))
         elif row[0] != definition:
             tx.q("UPDATE ipam_pool SET definition = ?, updated_at = ? WHERE name = ?", (definition, tx.now, pool.name))
+        tx.after_commit.append(lambda: synced.__setitem__(pool.name, definition))
 
     def _purge(self, tx, cooldown):
         """Forget released addresses whose cooldown has passed, so they can be handed out again."""
@@ -451,14 +461,21 @@ class Store:
                 run = self._run_at(tx, fam, candidate)
                 if run is None:
                     return candidate
-                candidate = run[1] + 1  # runs are maximal: run.stop + 1 is free (or past the interval)
+                # runs are maximal, so run.stop + 1 is free (PRIMARY KEY (family, addr) backs this up)
+                if run[1] + 1 <= last:
+                    return run[1] + 1
+                break
         return None
 
     def _run_add(self, tx, fam, value):
-        left = tx.one("SELECT start FROM ipam_run WHERE family = ? AND stop = ?", (fam, _blob(value - 1))) \
-            if value > 0 else None
-        right = tx.one("SELECT stop FROM ipam_run WHERE family = ? AND start = ?", (fam, _blob(value + 1))) \
-            if value < MAX_ADDR[fam] else None
+        left = right = None
+        lo, hi = _blob(max(value - 1, 0)), _blob(min(value + 1, MAX_ADDR[fam]))
+        for start, stop in tx.all("SELECT start, stop FROM ipam_run WHERE family = ? AND (stop = ? OR start = ?)",
+                                  (fam, lo, hi)):
+            if value > 0 and bytes(stop) == lo:
+                left = (start,)
+            if value < MAX_ADDR[fam] and bytes(start) == hi:
+                right = (stop,)
         if left and right:
             tx.q("DELETE FROM ipam_run WHERE family = ? AND start = ?", (fam, _blob(value + 1)))
             tx.q("UPDATE ipam_run SET stop = ? WHERE family = ? AND start = ?", (right[0], fam, left[0]))
@@ -652,6 +669,8 @@ class SQLiteStore(Store):
         finally:
             if ok and not check:
                 conn.execute("COMMIT")
+                for fn in tx.after_commit:
+                    fn()
             else:
                 conn.execute("ROLLBACK")
 
@@ -722,6 +741,8 @@ class PostgreSQLStore(Store):
                 finally:
                     if ok and not check:
                         cur.execute("COMMIT")
+                        for fn in tx.after_commit:
+                            fn()
                         if lock:
                             self._schema_ok = True  # the schema is committed now (DDL rolls back with the rest)
                     elif not conn.closed:

@@ -15,9 +15,10 @@ def pytest_configure(config):
     register_markers(config)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request):
-    return request.param
+def pytest_generate_tests(metafunc):
+    # at collection time, after pytest_configure registered the marker
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 
 
 @pytest.fixture

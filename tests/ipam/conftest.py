@@ -1,0 +1,42 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""IPAM concurrency, crash and PostgreSQL tests. Imports the collection the way tests/unit does."""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+try:
+    import ansible_collections.vmnet.ipfabric  # noqa: F401  (already importable: tests/unit/conftest.py ran)
+except ImportError:
+    _base = tempfile.mkdtemp(prefix="vmnet-ipfabric-collections-")
+    os.makedirs(os.path.join(_base, "ansible_collections", "vmnet"))
+    os.symlink(REPO_ROOT, os.path.join(_base, "ansible_collections", "vmnet", "ipfabric"))
+    sys.path.insert(0, _base)
+    atexit.register(shutil.rmtree, _base, True)
+
+from ipam_testlib import make_cfg, pg_server, register_markers  # noqa: E402,F401
+
+
+def pytest_configure(config):
+    register_markers(config)
+
+
+def pytest_generate_tests(metafunc):
+    # at collection time, after pytest_configure registered the marker
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+
+
+@pytest.fixture
+def cfg(backend, tmp_path, request):
+    dsn = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+    return make_cfg(backend, tmp_path, dsn, cooldown=0)
