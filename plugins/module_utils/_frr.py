@@ -143,11 +143,21 @@ def default_bgp(text):
     return blocks[0] if blocks else None
 
 
-def network_changes_config(asn, add, remove):
+def network_route_map(line):
+    """The route-map name of a ``network P route-map NAME`` line, or '' when it has none."""
+    parts = (line or '').split()
+    for i, word in enumerate(parts[:-1]):
+        if word == 'route-map':
+            return parts[i + 1]
+    return ''
+
+
+def network_changes_config(asn, add, remove, route_map=None):
     """Config text for ``vtysh -f``: add/remove ``network`` statements under router bgp ASN.
 
-    ``add`` and ``remove`` are iterables of ip_network. No 'configure terminal' (vtysh -f starts in
-    config mode and rejects it), no 'write memory' (run separately).
+    ``add`` and ``remove`` are iterables of ip_network; ``route_map`` (a name) is appended to every
+    added statement (re-entering ``network P`` with or without a route-map changes it in place). No
+    'configure terminal' (vtysh -f starts in config mode and rejects it), no 'write memory'.
     """
     out = ['router bgp %d' % asn]
     for version in (4, 6):
@@ -159,7 +169,7 @@ def network_changes_config(asn, add, remove):
         for n in dels:
             out.append('  no network %s' % n)
         for n in adds:
-            out.append('  network %s' % n)
+            out.append('  network %s%s' % (n, ' route-map %s' % route_map if route_map else ''))
         out.append(' exit-address-family')
     out.append('exit')
     return '\n'.join(out) + '\n'

@@ -37,7 +37,8 @@ options:
   prefixes:
     description:
       - VM prefixes. A plain address becomes a /32 or /128. Each must lie inside one of O(pools), else the
-        module fails naming the prefix, before anything is changed.
+        module fails naming the prefix, before anything is changed. With O(state=present) only host prefixes
+        (/32, /128) are accepted; O(state=absent) also removes a shorter one.
     type: list
     elements: str
     default: []
@@ -60,6 +61,15 @@ options:
     type: list
     elements: str
     default: []
+  route_map:
+    description:
+      - With O(state=present), the route-map every listed statement must carry
+        (C(network P route-map NAME)); the empty string means none. A statement with another route-map is
+        re-entered, which FRR applies in place (the prefix stays announced, with the new attributes).
+      - Omitted, the route-map of existing statements is left as it is and new statements get none.
+      - The VM migration uses V(VMNET_MIGRATING), defined by the node role's base config (lower
+        local-preference), see C(docs/migration.md).
+    type: str
   asn:
     description:
       - The node's AS number. Detected from C(router bgp N) in the running config when omitted; a mismatch
@@ -88,6 +98,12 @@ EXAMPLES = r'''
     prefixes: "{{ node_vm_addresses }}"
     reconcile: true
 
+- name: Announce a VM with a lower preference (the target node of a migration)
+  vmnet.ipfabric.frr_network:
+    pools: [198.51.100.0/24]
+    prefixes: [198.51.100.10]
+    route_map: VMNET_MIGRATING
+
 - name: Withdraw a VM
   vmnet.ipfabric.frr_network:
     pools: [198.51.100.0/24]
@@ -113,6 +129,12 @@ removed:
   type: list
   elements: str
   sample: ["2001:db8:100::10/128"]
+updated:
+  description: Prefixes whose statement was (or would be) re-entered to change its route-map.
+  returned: always
+  type: list
+  elements: str
+  sample: [198.51.100.10/32]
 networks:
   description: All network statements under router bgp after the run (with O(state=gathered), the current ones).
   returned: always
@@ -131,6 +153,10 @@ networks:
       description: Whether the prefix lies inside O(pools).
       type: bool
       sample: true
+    route_map:
+      description: The statement's route-map, or the empty string.
+      type: str
+      sample: ""
 commands:
   description: The config lines given to vtysh (empty when nothing changes).
   returned: always
@@ -140,6 +166,7 @@ commands:
 '''
 
 import os
+import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -149,6 +176,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
 
 LOCK_NAME = 'vmnet-ipfabric-frr.lock'  # serializes runs on the node (see module_utils/_lock.py)
+ROUTE_MAP_RE = re.compile(r'^[A-Za-z0-9_.-]{1,63}$')
 
 
 def _net_key(n):
@@ -158,8 +186,13 @@ def _net_key(n):
 def networks_view(block, pools):
     if block is None:
         return []
-    return [{'prefix': str(n), 'address_family': block.networks[n]['af'], 'in_pools': _addresses.in_pools(n, pools)}
+    return [{'prefix': str(n), 'address_family': block.networks[n]['af'], 'in_pools': _addresses.in_pools(n, pools),
+             'route_map': _frr.network_route_map(block.networks[n]['line'])}
             for n in sorted(block.networks, key=_net_key)]
+
+
+def _line(n, rmap):
+    return 'network %s%s\n' % (n, ' route-map %s' % rmap if rmap else '')
 
 
 def main():
@@ -170,6 +203,7 @@ def main():
             reconcile=dict(type='bool', default=False),
             pools=dict(type='list', elements='str', default=[]),
             asn=dict(type='int'),
+            route_map=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -184,7 +218,7 @@ def main():
 
 def run(module):
     p = module.params
-    result = dict(changed=False, added=[], removed=[], networks=[], commands=[])
+    result = dict(changed=False, added=[], removed=[], updated=[], networks=[], commands=[])
 
     # validate input before touching anything
     try:
@@ -195,6 +229,10 @@ def run(module):
             if p['state'] != 'gathered' and not _addresses.in_pools(net, pools):
                 raise _addresses.AddressError('prefixes[%d]: %s is outside the pools (%s)'
                                               % (i, net, ', '.join(str(x) for x in pools) or 'none given'))
+            if p['state'] == 'present' and net.prefixlen != net.max_prefixlen:
+                # VM routes are host routes; the node's route-map, the RRs and the core drop anything else
+                raise _addresses.AddressError('prefixes[%d]: %s is not a host prefix (/%d); only VM addresses are '
+                                              'announced' % (i, net, net.max_prefixlen))
             if net not in wanted:
                 wanted.append(net)
     except _addresses.AddressError as e:
@@ -203,6 +241,9 @@ def run(module):
         module.fail_json(msg='pools: required (the CIDRs VM prefixes come from) unless state=gathered', **result)
     if p['reconcile'] and p['state'] != 'present':
         module.fail_json(msg='reconcile: requires state=present (got state=%s)' % p['state'], **result)
+    rmap = p['route_map']
+    if rmap is not None and rmap != '' and not ROUTE_MAP_RE.match(rmap):
+        module.fail_json(msg='route_map: %r is not a route-map name (1-63 characters of A-Z a-z 0-9 _ . -)' % rmap, **result)
     if p['asn'] is not None and not 1 <= p['asn'] <= 4294967295:
         module.fail_json(msg='asn: %d is not in 1..4294967295' % p['asn'], **result)
 
@@ -226,8 +267,12 @@ def run(module):
         module.fail_json(msg='asn: %d does not match the running config (router bgp %d)' % (p['asn'], block.asn), **result)
 
     current = set(block.networks)
+    have_rmap = {n: _frr.network_route_map(block.networks[n]['line']) for n in current}
+    update = []
     if p['state'] == 'present':
         add = [n for n in wanted if n not in current]
+        if rmap is not None:
+            update = sorted((n for n in wanted if n in current and have_rmap[n] != rmap), key=_net_key)
         remove = []
         if p['reconcile']:
             remove = [n for n in current if n not in wanted and _addresses.in_pools(n, pools)]
@@ -238,13 +283,18 @@ def run(module):
     remove.sort(key=_net_key)
     result['added'] = [str(n) for n in add]
     result['removed'] = [str(n) for n in remove]
+    result['updated'] = [str(n) for n in update]
     after = (current - set(remove)) | set(add)
-    result['networks'] = [{'prefix': str(n), 'address_family': 'ipv%d' % n.version, 'in_pools': _addresses.in_pools(n, pools)}
+    after_rmap = dict(have_rmap)
+    for n in add + update:
+        after_rmap[n] = rmap or ''
+    result['networks'] = [{'prefix': str(n), 'address_family': 'ipv%d' % n.version, 'in_pools': _addresses.in_pools(n, pools),
+                           'route_map': after_rmap[n]}
                           for n in sorted(after, key=_net_key)]
-    if not add and not remove:
+    if not add and not remove and not update:
         module.exit_json(**result)
 
-    config = _frr.network_changes_config(block.asn, add, remove)
+    config = _frr.network_changes_config(block.asn, add + update, remove, rmap)
     result['commands'] = config.splitlines()
     result['changed'] = True
     if module._diff:
@@ -253,8 +303,8 @@ def run(module):
         result['diff'] = dict(
             before_header='router bgp %d (network statements)' % block.asn,
             after_header='router bgp %d (network statements)' % block.asn,
-            before=''.join('network %s\n' % n for n in before_lines),
-            after=''.join('network %s\n' % n for n in after_lines))
+            before=''.join(_line(n, have_rmap[n]) for n in before_lines),
+            after=''.join(_line(n, after_rmap[n]) for n in after_lines))
     if module.check_mode:
         module.exit_json(**result)
 
@@ -272,6 +322,9 @@ def run(module):
         if os.path.exists(path):
             os.unlink(path)
     now = set(block2.networks) if block2 is not None else set()
+    wrong = [str(n) for n in add + update if n in now and _frr.network_route_map(block2.networks[n]['line']) != (rmap or '')]
+    if wrong:
+        module.fail_json(msg='verification failed: route-map of %s is not %r after the change' % (', '.join(wrong), rmap or ''), **result)
     if now != after:
         module.fail_json(msg='verification failed: running config has %s, expected %s'
                              % (sorted(str(n) for n in now ^ after), 'the planned change'), **result)
