@@ -7,7 +7,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # \Z: "$" accepts a trailing newline
 
 
 def vm_requests(vms, nodes, vm_name=None, node=None):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 FAMILIES = {"ipv4": 4, "ipv6": 6}
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
 MAX_ADDR = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # \Z: "$" accepts a trailing newline
 POOL_KEYS = ("name", "ipv4", "ipv6", "exclude", "gateway", "description")
 DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
 DEFAULT_GATEWAY_IPV6 = "fe80::1"
