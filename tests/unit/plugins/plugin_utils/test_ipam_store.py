@@ -107,8 +107,8 @@ def test_reserve(store, pools):
 
 
 @pytest.mark.parametrize("setup, owners, kwargs, match", [
-    ([], [{"name": "vm9", "ipv4": "198.51.100.1"}], {}, r"owners\[0\] \(vm9\) field ipv4: cannot reserve 198.51.100.1: "
-                                                          r"held by vm1 \(pool 'pub'\)"),
+    ([], [{"name": "vm9", "ipv4": "198.51.100.1"}], {},
+     r"owners\[0\] \(vm9\) field ipv4: cannot reserve 198.51.100.1: held by vm1 \(pool 'pub'\)"),
     ([], [{"name": "vm9", "ipv4": "198.51.100.2"}], {},
      r"owners\[0\] \(vm9\) field ipv4: cannot reserve: 198.51.100.2 is excluded by exclude\[0\] 198.51.100.2"),
     ([], [{"name": "vm9", "ipv4": "198.51.100.0"}], {}, r"network, broadcast or subnet-router anycast address"),
@@ -235,3 +235,41 @@ def test_audit_rows_and_repair(store, pools):
     assert store.check_runs() and store.check_runs(repair=True)
     assert store.check_runs() == []
     assert store.apply(pools["pub"], reqs("vm3"))[0].after["ipv4"] == "198.51.100.4"
+
+
+def test_no_statement_scans_a_table(tmp_path, pools, monkeypatch):
+    """Every statement of allocate/release/reclaim/purge is an index search in SQLite's query plan
+    (a full scan would make an allocation cost grow with the number of rows)."""
+    from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import ipam_store
+
+    store = open_store({"backend": "sqlite", "path": str(tmp_path / "s.sqlite")})
+    store.apply(pools["pub"], reqs("warm"))
+    seen = []
+    orig = ipam_store._Tx.q
+
+    def q(self, sql, params=()):
+        seen.append((sql, tuple(params)))
+        return orig(self, sql, params)
+
+    monkeypatch.setattr(ipam_store._Tx, "q", q)
+    store.apply(pools["pub"], reqs("vm1", "vm2"), cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), state="absent", cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), cooldown=60)  # reclaim
+    store.apply(pools["pub"], reqs("vm2"), state="absent", cooldown=0)
+    store.apply(pools["pub"], [Request("vm3", reserve={4: 198 << 24 | 51 << 16 | 100 << 8 | 6})])
+    assert len({s for s, _ in seen}) >= 10
+    monkeypatch.setattr(ipam_store._Tx, "q", orig)
+    scans, plans = [], []
+    for sql, params in seen:
+        if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+            continue
+        plan = [row[-1] for row in store._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        plans += [(sql, p) for p in plan]
+        scans += [(sql, p) for p in plan if p.startswith("SCAN") and "ipam_" in p]
+    assert scans == []
+    # and every search of ipam_allocation pins more than the pool (else it reads all of the pool's rows)
+    assert [p for _, p in plans if p.endswith("(pool=?)")] == []
+    assert {p for sql, p in plans if "UNION ALL" in sql and p.startswith("SEARCH")} == {
+        "SEARCH ipam_allocation USING INDEX sqlite_autoindex_ipam_allocation_2 (pool=? AND family=? AND owner=?)",
+        "SEARCH ipam_allocation USING INDEX ipam_allocation_last_owner (pool=? AND family=? AND last_owner=?)"}
+    store.close()
