@@ -22,8 +22,13 @@ description:
     VM announcement.
   - Checks the candidate with C(vtysh -C -f) (syntax only; on failure the module fails with FRR's message and
     nothing is changed), computes the delta with C(frr-reload.py --test) (no lines to delete or add means
-    C(changed=false)), applies it with C(frr-reload.py --reload) (on failure the module fails with FRR's
-    message; the previous config stays as far as FRR left it) and saves with C(vtysh -c 'write memory').
+    C(changed=false)), applies it with C(frr-reload.py --reload) and saves with C(vtysh -c 'write memory').
+  - Before the reload the running config is saved to a file. C(frr-reload.py --reload) runs its C(no ...) lines
+    before the new ones, and FRR 8 rejects some lines only when applying them (for example a prefix-list with
+    an invalid C(ge)), while frr-reload.py still exits 0. So after the reload the module checks that
+    C(frr-reload.py --test) finds no line of the candidate missing; if the reload failed or lines are missing it
+    rolls back (C(frr-reload.py --reload) of the saved config, then C(write memory)) and fails with FRR's
+    message, saying that it rolled back (or that the rollback failed).
   - Two kinds of frr-reload.py delta that no reload can settle are ignored so the module stays idempotent.
     C(ip forwarding)/C(ipv6 forwarding) (FRR hides them while forwarding is on) and C(hostname) (FRR shows the
     system hostname; a different one in O(src) gives a warning).
@@ -99,6 +104,7 @@ frr_reload:
 '''
 
 import os
+import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -112,6 +118,25 @@ LOCK_NAME = 'vmnet-ipfabric-frr.lock'  # serializes runs on the node (see module
 
 def _out(rc, out, err):
     return _frr.mask('\n'.join(t for t in ((out or '').strip(), (err or '').strip()) if t))
+
+
+_FRR_ERROR_RE = re.compile(r'^(% .*|Error (type|description): .*|- .*|.*\b(ERROR|WARNING): .*)$')
+
+
+def frr_errors(out, err):
+    """FRR's own error lines in frr-reload.py output, each once, in order (secrets masked)."""
+    seen = []
+    for line in ('%s\n%s' % (out or '', err or '')).splitlines():
+        s = line.strip()
+        if _FRR_ERROR_RE.match(s) and s not in seen:
+            seen.append(s)
+    return _frr.mask('; '.join(seen)) if seen else _out(0, out, err)[-2000:]
+
+
+def _write(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(text)
 
 
 def main():
@@ -172,6 +197,7 @@ def run(module):
     result['preserved_networks'] = inserted
 
     fd, path = tempfile.mkstemp(prefix='vmnet-frr-candidate-', suffix='.conf', dir=module.tmpdir)
+    saved = os.path.join(module.tmpdir, 'vmnet-frr-saved-running.conf')
     try:
         os.chmod(path, 0o600)
         with os.fdopen(fd, 'w') as f:
@@ -202,23 +228,63 @@ def run(module):
         if module.check_mode:
             module.exit_json(**result)
 
+        # frr-reload.py runs its 'no ...' lines first: keep the running config to roll back to
+        try:
+            _write(saved, vtysh.running_config())
+        except (_frr.FrrError, IOError, OSError) as e:
+            module.fail_json(msg='cannot save the running config before the reload, nothing changed: %s'
+                                 % _frr.mask(str(e)), **result)
+        problem = None
         rc, out, err = module.run_command(reload_cmd + ['--reload', '--stdout', path])
         if rc != 0:
-            module.fail_json(msg='frr-reload.py --reload failed: %s' % _out(rc, out, err), **result)
+            problem = 'frr-reload.py --reload failed (rc=%d): %s' % (rc, frr_errors(out, err))
+        else:
+            # frr-reload.py exits 0 when FRR rejects a line: check that the candidate is now running
+            rc2, out2, err2 = module.run_command(reload_cmd + ['--test', path])
+            if rc2 != 0:
+                problem = 'frr-reload.py --test after the reload failed: %s; reload said: %s' % (
+                    _out(rc2, out2, err2), frr_errors(out, err))
+            else:
+                d2, a2, _notes = _frr.drop_reload_noise(*(_frr.parse_reload_test(out2) + (vtysh.running_config(),)))
+                if a2:
+                    problem = ('FRR did not apply lines of the candidate: %s; FRR said: %s'
+                               % ('; '.join(_frr.mask(a2)), frr_errors(out, err)))
+                elif d2:
+                    module.warn('after reload frr-reload.py --test still reports lines to delete: %s'
+                                % (_frr.mask(d2),))
+        if problem:
+            rrc, rout, rerr = module.run_command(reload_cmd + ['--reload', '--stdout', saved])
+            rtc, rtout, rterr = module.run_command(reload_cmd + ['--test', saved])
+            back = False
+            if rrc == 0 and rtc == 0:
+                try:
+                    rd, ra, _notes = _frr.drop_reload_noise(*(_frr.parse_reload_test(rtout) + (vtysh.running_config(),)))
+                    back = not rd and not ra
+                except _frr.FrrError:
+                    pass
+            try:
+                vtysh.write_memory()
+            except _frr.FrrError as e:
+                problem += '; %s' % e
+            if back:
+                module.fail_json(msg='%s; rolled back to the previous running config' % problem, **result)
+            keep = p['src'] + '.running-before-failed-reload'
+            try:
+                with open(saved) as f:
+                    _write(keep, f.read())
+            except (IOError, OSError):
+                keep = '(could not be kept)'
+            module.fail_json(msg='%s; ROLLBACK to the previous running config FAILED (that config is in %s): %s'
+                                 % (problem, keep, frr_errors(rout, rerr) if rrc != 0 else _out(rtc, rtout, rterr)),
+                             **result)
         try:
             vtysh.write_memory()
         except _frr.FrrError as e:
             module.fail_json(msg=str(e), **result)
-        # verify: the delta should now be empty
-        rc, out, err = module.run_command(reload_cmd + ['--test', path])
-        if rc == 0:
-            d2, a2, _notes = _frr.drop_reload_noise(*(_frr.parse_reload_test(out) + (vtysh.running_config(),)))
-            if d2 or a2:
-                module.warn('after reload frr-reload.py --test still reports differences: delete %s; add %s'
-                            % (_frr.mask(d2), _frr.mask(a2)))
     finally:
-        if os.path.exists(path):
-            os.unlink(path)
+        for p_ in (path, saved):
+            if os.path.exists(p_):
+                os.unlink(p_)
     module.exit_json(**result)
 
 

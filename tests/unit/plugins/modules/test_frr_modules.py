@@ -176,3 +176,83 @@ def test_frr_config_syntax_error_changes_nothing(monkeypatch, capsys, tmp_path):
     assert res['failed'] and 'Unknown command' in res['msg'] and 't0psecret' not in res['msg']
     assert not any('--test' in c[0] or '--reload' in c[0] for c in calls)
     assert not frr.reloaded
+
+
+FRR_REJECT = """% Configuration failed.
+
+Error type: validation
+Error description: Invalid prefix range for 192.0.2.0/24: Make sure that mask length <= ge <= le
+The following commands were dynamically grouped into the same transaction and rejected:
+- ip prefix-list SAFE_TEST seq 5 permit 192.0.2.0/24 ge 8
+"""
+
+
+class FakeFailingReload(FakeReload):
+    """frr-reload.py whose --reload of the candidate half-applies it: FRR rejects a line (rc 0 or
+    ``reload_rc``), so --test still reports lines to add. --reload of the saved config restores."""
+
+    def __init__(self, running, test_output, reload_rc=0, rollback_ok=True):
+        FakeReload.__init__(self, running, test_output)
+        self.reload_rc = reload_rc
+        self.rollback_ok = rollback_ok
+        self.state = 'before'     # before | half | restored
+        self.saved_text = None
+
+    def __call__(self, args, kwargs):
+        target = args[-1]
+        saved = 'saved-running' in target
+        if '--reload' in args:
+            if saved:
+                self.saved_text = open(target).read()
+                if self.rollback_ok:
+                    self.state = 'restored'
+                    return 0, '', ''
+                return 1, '% Unknown command: boom', ''
+            self.state = 'half'
+            return self.reload_rc, FRR_REJECT, ''
+        if '--test' in args:
+            if saved:
+                return 0, ('' if self.state == 'restored' else 'Lines To Add\n============\nlog syslog informational\n'), ''
+            return 0, self.test_output, ''
+        return FakeReload.__call__(self, args, kwargs)
+
+
+def _reload_calls(calls):
+    return [c[0][-1] for c in calls if '--reload' in c[0]]
+
+
+def test_frr_config_rejected_line_rolls_back_and_fails_with_frr_message(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeFailingReload(fixture('frr84_running.txt'), TEST_OUT)
+    res, calls = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res['failed']
+    assert 'Invalid prefix range for 192.0.2.0/24' in res['msg']
+    assert 'rolled back to the previous running config' in res['msg']
+    assert 'did not apply lines of the candidate' in res['msg']
+    assert 't0psecret' not in res['msg'] and '0ldsecret' not in repr(res)
+    reloads = _reload_calls(calls)
+    assert len(reloads) == 2 and 'saved-running' in reloads[1]
+    # the saved config is the running config read just before the reload
+    assert frr.saved_text.strip() == frr_config._frr.strip_vtysh_noise(frr.running).strip()
+    assert frr.state == 'restored'
+    assert ['/usr/bin/vtysh', '-c', 'write memory'] in [c[0] for c in calls]
+    assert not os.path.exists(reloads[1])
+
+
+def test_frr_config_reload_error_rolls_back(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeFailingReload(fixture('frr84_running.txt'), TEST_OUT, reload_rc=1)
+    res, calls = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res['failed'] and 'frr-reload.py --reload failed (rc=1)' in res['msg']
+    assert 'Invalid prefix range' in res['msg'] and 'rolled back' in res['msg']
+    assert frr.state == 'restored'
+
+
+def test_frr_config_failed_rollback_is_reported_and_kept(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    frr = FakeFailingReload(fixture('frr84_running.txt'), TEST_OUT, rollback_ok=False)
+    res, calls = run_module(frr_config.main, dict(src=src, pools=POOLS, frr_reload=reload_py), frr, monkeypatch, capsys)
+    assert res['failed'] and 'ROLLBACK to the previous running config FAILED' in res['msg']
+    kept = src + '.running-before-failed-reload'
+    assert kept in res['msg'] and os.path.exists(kept)
+    assert oct(os.stat(kept).st_mode & 0o777) == oct(0o600)
