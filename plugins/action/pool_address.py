@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
             return {"failed": True, "changed": False, "msg": str(exc)}
         del tmp
         try:
-            _, args = self.validate_argument_spec(
+            dummy, args = self.validate_argument_spec(
                 argument_spec=ARGUMENT_SPEC,
                 mutually_exclusive=[["owner", "owners"], ["uuid", "owners"], ["ipv4", "owners"], ["ipv6", "owners"]],
                 required_one_of=[["owner", "owners"]],

@@ -9,7 +9,7 @@ module: ipam_audit
 short_description: List IPAM allocations and find leaked addresses and VMs without an address
 version_added: 0.1.0
 author:
-  - vmnet.ipfabric developers
+  - vmnet.ipfabric developers (@vmnet)
 description:
   - Reads the IPAM store used by M(vmnet.ipfabric.pool_address) and returns every allocation (owner to
     addresses), the addresses cooling down after a release, and allocations that fall outside their pool's
@@ -51,6 +51,7 @@ attributes:
   platform:
     support: full
     platforms: controller
+    description: Runs on the Ansible controller; the target is not contacted.
 seealso:
   - module: vmnet.ipfabric.pool_address
 """

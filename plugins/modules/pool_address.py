@@ -9,12 +9,12 @@ module: pool_address
 short_description: Allocate and release VM addresses from an IP pool (IPAM)
 version_added: 0.1.0
 author:
-  - vmnet.ipfabric developers
+  - vmnet.ipfabric developers (@vmnet)
 description:
   - Gives each owner (a VM name, optionally with a UUID handle) one IPv4 and/or one IPv6 address from a pool
     defined in C(ipfabric_pools), and records it in a store (a SQLite file or a PostgreSQL database).
   - Runs on the controller (action plugin); no connection to the target is made.
-  - Asking again for the same owner returns the same address with RV(changed=false). O(state=absent) releases;
+  - Asking again for the same owner returns the same address with C(changed=false). O(state=absent) releases;
     a released address is not handed out again before O(cooldown) seconds have passed (the same owner asking
     again during the cooldown gets its address back).
   - The lowest free address is found by walking the occupied runs of the store, never by enumerating the pool,
@@ -85,6 +85,7 @@ attributes:
   platform:
     support: full
     platforms: controller
+    description: Runs on the Ansible controller; the target is not contacted.
 notes:
   - The gateways C(ipfabric_gateway_ipv4) (default 10.0.0.1) and C(ipfabric_gateway_ipv6) (default fe80::1) and
     a pool's C(gateway) are never allocated; a pool containing one is an error.

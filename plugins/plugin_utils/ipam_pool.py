@@ -48,7 +48,7 @@ def _parse_span(text, where: str, *, cidr_skip: bool) -> tuple[int, int, int]:
         raise IpamError(f"{where}: {text!r} is not a CIDR, an address or an 'A-B' range (a non-empty string)")
     text = text.strip()
     if "-" in text:
-        left, _, right = text.partition("-")
+        left, dummy, right = text.partition("-")
         try:
             fam1, a = addr_int(left)
             fam2, b = addr_int(right)
@@ -201,7 +201,7 @@ def parse_pool(raw, index: int, cluster_gateways: list[tuple[int, int, str]]) ->
         if spans:
             pool.spans[fam] = sorted(spans)
             pool.intervals[fam] = sorted(
-                _parse_span(label.split(" ", 1)[1], "", cidr_skip=True)[1:] for *_, label in spans
+                _parse_span(span[2].split(" ", 1)[1], "", cidr_skip=True)[1:] for span in spans
             )
     if not pool.spans:
         raise IpamError(f"pool {name!r}: no ipv4 and no ipv6 range; a pool needs at least one")
@@ -209,13 +209,13 @@ def parse_pool(raw, index: int, cluster_gateways: list[tuple[int, int, str]]) ->
     for i, entry in enumerate(_as_list(raw.get("exclude"), f"pool {name!r} field exclude")):
         where = f"pool {name!r} field exclude[{i}]"
         fam, first, last = _parse_span(entry, where, cidr_skip=False)
-        if not any(first <= b and a <= last for a, b, _ in pool.spans.get(fam, [])):
+        if not any(first <= b and a <= last for a, b, dummy in pool.spans.get(fam, [])):
             raise IpamError(f"{where}: {entry!r} is outside every {FAMILY_NAMES[fam]} range of the pool")
         pool.excludes.setdefault(fam, []).append((first, last, f"exclude[{i}] {entry.strip()}"))
         pool.intervals[fam] = _subtract(pool.intervals[fam], (first, last))
 
     gateways = [(f, a, t, f"pool {name!r} field gateway") for f, a, t in _gateways_of(name, raw.get("gateway"))]
-    gateways += [(f, a, t, src) for f, a, t, src in cluster_gateways]
+    gateways += list(cluster_gateways)
     for fam, a, text, source in gateways:
         pool.gateways.setdefault(fam, []).append(text)
         for first, last, label in pool.spans.get(fam, []):
@@ -226,9 +226,9 @@ def parse_pool(raw, index: int, cluster_gateways: list[tuple[int, int, str]]) ->
                 )
     pool.definition = {
         "name": name,
-        "ipv4": [label.split(" ", 1)[1] for *_, label in pool.spans.get(4, [])],
-        "ipv6": [label.split(" ", 1)[1] for *_, label in pool.spans.get(6, [])],
-        "exclude": [label.split(" ", 1)[1] for fam in (4, 6) for *_, label in pool.excludes.get(fam, [])],
+        "ipv4": [span[2].split(" ", 1)[1] for span in pool.spans.get(4, [])],
+        "ipv6": [span[2].split(" ", 1)[1] for span in pool.spans.get(6, [])],
+        "exclude": [span[2].split(" ", 1)[1] for fam in (4, 6) for span in pool.excludes.get(fam, [])],
     }
     return pool
 

@@ -392,7 +392,7 @@ class Store:
         for fam in fams:
             if fam not in held:
                 continue
-            value, vuuid, _ = held[fam]
+            value, vuuid = held[fam][:2]
             if cooldown > 0:
                 tx.q("UPDATE ipam_allocation SET owner = NULL, uuid = NULL, last_owner = ?, last_uuid = ?, "
                      "released_at = ? WHERE family = ? AND addr = ?", (req.owner, vuuid, tx.now, fam, _blob(value)))

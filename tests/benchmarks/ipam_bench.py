@@ -73,7 +73,7 @@ def preload(cfg, pool, family, count, sparse=False, seed=1):
     first, last = pool.intervals[family][0]
     if sparse:
         rnd = random.Random(seed)
-        values = sorted({rnd.randint(first, last) for _ in range(count)})
+        values = sorted({rnd.randint(first, last) for dummy in range(count)})
     else:
         values = list(range(first, first + count))
     runs, start, prev = [], None, None
@@ -141,8 +141,8 @@ def ms_per_alloc(cfg, pool, family, n=200, rounds=3):
 
 
 def start_postgres():
-    was = subprocess.run([POSTGRES_SH, "status"], capture_output=True).returncode == 0
-    out = subprocess.run([POSTGRES_SH, "start"], capture_output=True, text=True)
+    was = subprocess.run([POSTGRES_SH, "status"], capture_output=True, check=False).returncode == 0
+    out = subprocess.run([POSTGRES_SH, "start"], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         return None, was
@@ -187,7 +187,7 @@ def main():
         lines.append(f"| {be.name} | {s:.0f} owners/s | {t:.0f} owners/s | {b:.0f} owners/s |")
         print(lines[-1], flush=True)
     lines.append("")
-    for name, (s, _, b) in rates.items():
+    for name, (s, dummy, b) in rates.items():
         lines.append(f"Batching speeds {name} up {b / s:.1f}x (same run).")
     if len(rates) == 2:
         lines.append(f"SQLite / PostgreSQL, single: {rates['sqlite'][0] / rates['postgresql'][0]:.1f}x; "
@@ -240,7 +240,7 @@ def main():
     for be in backends:
         be.cleanup()
     if pg_started_here:
-        subprocess.run([POSTGRES_SH, "stop"], capture_output=True)
+        subprocess.run([POSTGRES_SH, "stop"], capture_output=True, check=False)
     text = "\n".join(lines) + "\n"
     print()
     print(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import shutil
 import sys
@@ -14,16 +15,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-try:
-    import ansible_collections.vmnet.ipfabric  # noqa: F401  (already importable: tests/unit/conftest.py ran)
-except ImportError:
+
+def _collection_importable():
+    try:
+        return importlib.util.find_spec("ansible_collections.vmnet.ipfabric") is not None
+    except ImportError:
+        return False
+
+
+if not _collection_importable():  # tests/unit/conftest.py did not run
     _base = tempfile.mkdtemp(prefix="vmnet-ipfabric-collections-")
     os.makedirs(os.path.join(_base, "ansible_collections", "vmnet"))
     os.symlink(REPO_ROOT, os.path.join(_base, "ansible_collections", "vmnet", "ipfabric"))
     sys.path.insert(0, _base)
     atexit.register(shutil.rmtree, _base, True)
 
-from ipam_testlib import make_cfg, pg_server, register_markers  # noqa: E402,F401
+from ipam_testlib import make_cfg, register_markers  # noqa: E402
+import ipam_testlib  # noqa: E402
+
+pg_server = ipam_testlib.pg_server  # session fixture: the PostgreSQL server
 
 
 def pytest_configure(config):

@@ -24,14 +24,14 @@ def register_markers(config):
 @pytest.fixture(scope="session")
 def pg_server():
     """Start the throwaway PostgreSQL server (installing it if needed); stop it at the end if we started it."""
-    was_running = subprocess.run([POSTGRES_SH, "status"], capture_output=True).returncode == 0
-    out = subprocess.run([POSTGRES_SH, "start"], capture_output=True, text=True, timeout=600)
+    was_running = subprocess.run([POSTGRES_SH, "status"], capture_output=True, check=False).returncode == 0
+    out = subprocess.run([POSTGRES_SH, "start"], capture_output=True, text=True, timeout=600, check=False)
     if out.returncode != 0:
         pytest.fail(f"tests/tools/postgres.sh start failed:\n{out.stderr}")
     dsn = out.stdout.strip().splitlines()[-1]
     yield dsn
     if not was_running and not os.environ.get("VMNET_PG_KEEP"):
-        subprocess.run([POSTGRES_SH, "stop"], capture_output=True, timeout=120)
+        subprocess.run([POSTGRES_SH, "stop"], capture_output=True, timeout=120, check=False)
 
 
 def pg_schema_dsn(server_dsn: str) -> str:

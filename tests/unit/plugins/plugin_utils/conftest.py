@@ -8,7 +8,10 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "ipam"))
 
-from ipam_testlib import make_cfg, pg_server, register_markers  # noqa: E402,F401
+from ipam_testlib import make_cfg, register_markers  # noqa: E402
+import ipam_testlib  # noqa: E402
+
+pg_server = ipam_testlib.pg_server  # session fixture: the PostgreSQL server
 
 
 def pytest_configure(config):
