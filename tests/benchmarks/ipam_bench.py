@@ -98,6 +98,8 @@ def preload(cfg, pool, family, count, sparse=False, seed=1):
                    "VALUES (?, ?, ?, ?, ?, ?)")
             tx.cur.executemany(store.sql(ins), rows)
             tx.cur.executemany(store.sql("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)"), run_rows)
+        with store.transaction() as tx:
+            tx.q("ANALYZE")  # statistics as a store grown over time would have them
     return len(values)
 
 
