@@ -41,7 +41,7 @@ class ActionModule(ActionBase):
             return {"failed": True, "changed": False, "msg": str(exc)}
         del tmp
         try:
-            _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+            dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         except AnsibleActionFail as exc:
             return dict(result, failed=True, msg=str(exc))
         task_vars = task_vars or {}

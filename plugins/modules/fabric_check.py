@@ -147,7 +147,7 @@ findings:
       type: str
       sample: missing_kernel_route
     where:
-      description: The host, the session (V(rr1 - node1 \(ipv4\))) or V(ipam).
+      description: The host, the session (like C(rr1 - node1 (ipv4\))) or V(ipam).
       type: str
       sample: node1
     prefix:

@@ -145,7 +145,7 @@ def split_vtysh(res):
         if pos >= len(text):
             break
         try:
-            _, end = dec.raw_decode(text, pos)
+            dummy, end = dec.raw_decode(text, pos)
         except ValueError:
             docs.append(text[pos:])
             break
@@ -359,7 +359,7 @@ def _node_model(host, entry, pools):
                                                        (itf.get("ipv4") or []) + (itf.get("ipv6") or []))))}
     desired = entry.get("desired") or {}
     if isinstance(desired, str):
-        desired, _ = _json(desired, "desired state")
+        desired = _json(desired, "desired state")[0]
     for name, spec in ((desired or {}).get("vms") or {}).items():
         prefixes = sorted(filter(None, (host_prefix(p) for p in (spec.get("ipv4") or []) + (spec.get("ipv6") or []))))
         vm = vms.setdefault(name, {"vm": name, "interface": spec.get("interface"), "present": False,

@@ -121,16 +121,15 @@ def render_svg(view, findings, title="vmnet.ipfabric fabric", generated=""):
            % (width, height, width, height),
            '<rect width="100%" height="100%" fill="#ffffff"/>',
            _t(24, 32, title, size=18, weight="bold", anchor="start"),
-           _t(24, 54, "%s - %s%s" % (verdict(findings), counts_text(findings),
-                                      (" - " + generated) if generated else ""), size=12, anchor="start",
-              fill=COLOURS["down"] if verdict(findings) == "FAILED" else COLOURS["up"])]
+           _t(24, 54, "%s - %s%s" % (verdict(findings), counts_text(findings), (" - " + generated) if generated else ""),
+              size=12, anchor="start", fill=COLOURS["down"] if verdict(findings) == "FAILED" else COLOURS["up"])]
 
     # sessions first, under the boxes
     for (a, b), (st, label) in sorted(states.items()):
         if a not in pos or b not in pos:
             continue
         ax, ay, aw, ah = pos[a]
-        bx, by, bw, _ = pos[b]
+        bx, by, bw = pos[b][:3]
         x1, y1, x2, y2 = ax + aw / 2, ay + ah, bx + bw / 2, by
         dash = ' stroke-dasharray="7,5"' if st in ("down", "unknown") else ""
         out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%s"%s>'
@@ -189,7 +188,7 @@ def render_svg(view, findings, title="vmnet.ipfabric fabric", generated=""):
     # IPAM findings have no box: one line each under the nodes
     ipam = [f for f in findings if f["where"] == "ipam" and f["severity"] != "info"]
     for i, f in enumerate(ipam[:4]):
-        out.append(_t(24, y_node + node_h + 22 + 16 * i, "IPAM: %s %s" % (f["kind"].replace("_", " "), f["detail"]),
+        out.append(_t(24, y_node + node_h + 22 + 16 * i, "IPAM - %s: %s" % (f["kind"].replace("_", " "), f["detail"]),
                       size=11, anchor="start", fill=COLOURS["down"]))
     if len(ipam) > 4:
         out.append(_t(24, y_node + node_h + 22 + 64, "IPAM: %d more findings in the report" % (len(ipam) - 4),

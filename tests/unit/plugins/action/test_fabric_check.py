@@ -170,7 +170,7 @@ class Fabric:
 
     def allocations(self):
         return {vm: {"pool": "public", "uuid": None, "ipv4": vm_prefixes(n)[0].split("/")[0],
-                     "ipv6": vm_prefixes(n)[1].split("/")[0]} for vm, (_, n) in self.vms.items()}
+                     "ipv6": vm_prefixes(n)[1].split("/")[0]} for vm, (dummy, n) in self.vms.items()}
 
 
 def analyse(fab, gathered=None, allocations=None, **kw):
@@ -468,8 +468,8 @@ def test_report_files(tmp_path):
     html_text = open(paths["html"]).read()
     assert "<svg" in html_text and "FAILED" in html_text and "missing_kernel_route" in html_text
     data = json.load(open(paths["json"]))
-    assert data["verdict"] == "FAILED" and data["counts"]["error"] == len([f for f in res["findings"]
-                                                                            if f["severity"] == "error"])
+    errors = [f for f in res["findings"] if f["severity"] == "error"]
+    assert data["verdict"] == "FAILED" and data["counts"]["error"] == len(errors)
 
 
 def test_report_clean_and_check_mode(tmp_path):
