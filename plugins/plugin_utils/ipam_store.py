@@ -230,6 +230,14 @@ class _Tx:
         self.now = now
         self.queries = 0
         self.after_commit = []
+        self.logs = []  # ipam_log rows, written in one executemany before the commit
+
+    def flush(self):
+        if self.logs:
+            self.queries += 1
+            self.cur.executemany(self.store.sql("INSERT INTO ipam_log (at, action, pool, owner, uuid, family, address) "
+                                                "VALUES (?, ?, ?, ?, ?, ?, ?)"), self.logs)
+            self.logs = []
 
     def q(self, sql: str, params=()):
         self.queries += 1
@@ -424,8 +432,7 @@ class Store:
         self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
 
     def _log(self, tx, action, pool, owner, uuid, fam, value):
-        tx.q("INSERT INTO ipam_log (at, action, pool, owner, uuid, family, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
-             (tx.now, action, pool, owner, uuid, fam, addr_text(fam, value) if value is not None else None))
+        tx.logs.append((tx.now, action, pool, owner, uuid, fam, addr_text(fam, value) if value is not None else None))
 
     def _sync_pool(self, tx, pool: Pool):
         definition = json.dumps(pool.definition, sort_keys=True)
@@ -672,6 +679,7 @@ class SQLiteStore(Store):
                     cur.execute("INSERT OR REPLACE INTO ipam_meta (key, value) VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
             yield tx
+            tx.flush()
             ok = True
         finally:
             if ok and not check:
@@ -723,15 +731,19 @@ class PostgreSQLStore(Store):
         conn = self._conn
         try:
             with conn.cursor() as cur:
-                cur.execute("BEGIN ISOLATION LEVEL READ COMMITTED" if lock else
-                            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 ok = False
                 try:
+                    # one round trip (simple query protocol, no parameters): begin, and for a writer take
+                    # the lock every writer of every pool takes, so writers run one at a time and each
+                    # statement after it sees every transaction committed before (READ COMMITTED)
                     if lock:
-                        # every writer of every pool takes this lock: writers run one at a time, and each
-                        # statement after it sees every transaction committed before (READ COMMITTED)
-                        cur.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
-                    cur.execute("SELECT extract(epoch from clock_timestamp())::float8")
+                        cur.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); "
+                                    "SELECT extract(epoch from clock_timestamp())::float8")
+                    else:
+                        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                                    "SELECT extract(epoch from clock_timestamp())::float8")
+                    while cur.nextset():
+                        pass
                     now = cur.fetchone()[0]
                     tx = _Tx(self, cur, self.clock() if self.clock else now)
                     if lock and not self._schema_ok:
@@ -744,6 +756,7 @@ class PostgreSQLStore(Store):
                             raise IpamError(f"PostgreSQL store has schema {version}; this collection knows "
                                             f"{SCHEMA_VERSION}: upgrade vmnet.ipfabric")
                     yield tx
+                    tx.flush()
                     ok = True
                 finally:
                     if ok and not check:
