@@ -1,0 +1,51 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 6: four vm_create runs at once against one PostgreSQL IPAM, as four concurrent AWX jobs would:
+all succeed, the VMs get distinct addresses and all answer from inet1."""
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import REPO, run_playbook
+
+VMS = [("conc1", "node1"), ("conc2", "node2"), ("conc3", "node3"), ("conc4", "node1")]
+PG_ENV = dict(os.environ,
+              VMNET_PG_DIR="/var/tmp/vmnet-ipfabric-pg-lab{}".format(os.environ.get("VMNET_LAB_INSTANCE", "0")),
+              VMNET_PG_PORT=str(54340 + int(os.environ.get("VMNET_LAB_INSTANCE", "0") or 0)))
+POSTGRES = os.path.join(REPO, "tests", "tools", "postgres.sh")
+
+
+@pytest.fixture(scope="module")
+def ipam_extra_vars():
+    res = subprocess.run([POSTGRES, "start"], env=PG_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr
+    dsn = res.stdout.strip().splitlines()[-1]
+    yield json.dumps({"ipfabric_ipam": {"backend": "postgresql", "dsn": dsn}})
+    subprocess.run([POSTGRES, "stop"], env=PG_ENV, timeout=120, check=False)
+
+
+def test_four_concurrent_creates_get_distinct_reachable_addresses(lab, site, ipam_extra_vars):
+    def create(vm_node):
+        vm, node = vm_node
+        return run_playbook("vm_create.yml", "-e", ipam_extra_vars, "-e", "vm_name=" + vm, "-e", "node=" + node,
+                            check=False)
+
+    try:
+        with ThreadPoolExecutor(len(VMS)) as ex:
+            results = list(ex.map(create, VMS))
+        for (vm, _), res in zip(VMS, results):
+            assert res.rc == 0, (vm, res)
+        addresses = {vm: lab.vm_addresses(node, vm) for vm, node in VMS}
+        v4s = [a[0] for a in addresses.values()]
+        v6s = [a[1] for a in addresses.values()]
+        assert None not in v4s and len(set(v4s)) == len(VMS), addresses
+        assert None not in v6s and len(set(v6s)) == len(VMS), addresses
+        for vm, (v4, v6) in addresses.items():
+            assert lab.ping("inet1", v4), (vm, v4)
+            assert lab.ping("inet1", v6), (vm, v6)
+    finally:
+        run_playbook("vm_delete.yml", "-e", ipam_extra_vars,
+                     "-e", json.dumps({"vms": [{"name": vm} for vm, _ in VMS]}), check=False)
