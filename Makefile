@@ -14,7 +14,7 @@ APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debo
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps collection demo test unit sanity lint changelog-lint lab-test lab-up lab-down lab-status bench build clean
+.PHONY: help deps collection demo test unit sanity lint lab-test molecule lab-up lab-down lab-status bench build clean
 
 help:
 	@echo "make demo   bring up the lab, configure the fabric, create three VMs, print what happened"
@@ -61,7 +61,7 @@ demo: lab-up
 
 # --- tests ------------------------------------------------------------------------------------
 test: deps
-	@$(MAKE) --no-print-directory unit sanity lint lab-test
+	@$(MAKE) --no-print-directory unit sanity lint lab-test molecule
 
 unit: deps
 	@echo "== unit, property and IPAM tests (pytest)"
@@ -81,12 +81,17 @@ sanity: deps
 
 lint: deps
 	@echo "== ansible-lint --profile production"
+	@rm -rf .ansible   # ansible-lint's cached copy of this collection would hide new modules
 	@$(BIN)/ansible-lint --profile production --offline
 	@$(BIN)/antsibull-changelog lint
 
 lab-test: lab-up
 	@echo "== lab tests against the real fabric"
 	@rc=0; $(BIN)/pytest -q -p no:cacheprovider tests/lab_tests || rc=$$?; $(LAB) down; exit $$rc
+
+molecule: deps
+	@echo "== molecule scenarios (extensions/molecule; lab instance $${VMNET_MOLECULE_LAB_INSTANCE:-6})"
+	@PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test --all
 
 bench: deps
 	@$(PY) tests/benchmarks/run.py
