@@ -1,0 +1,174 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Faults in the lab (issue 7): bgpd killed on a node, the controller killed mid-play, the management
+link of a node cut mid-play. Each test is bounded in time and says what was lost and for how long.
+
+Covered elsewhere: route reflector down and FRR rejecting a config push (the RR redundancy / safe apply
+tests), node reboot (the reboot persistence test), SIGKILL of an IPAM writer (tests/ipam/test_kill.py),
+PostgreSQL restarted mid-run (tests/ipam/test_pg_restart.py).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+import fabric
+import reliability_lib as rl
+from conftest import INVENTORY, REPO, run_playbook
+
+NODE_ADDR = {"node1": "172.16.0.11", "node2": "172.16.0.12", "node3": "172.16.0.13"}
+
+
+def create(names, node):
+    return run_playbook("vm_create.yml", "-e", json.dumps({"vms": [{"name": n, "node": node} for n in names],
+                                                           "vm_create_attach_lab_vms": False}))
+
+
+def delete(names):
+    return run_playbook("vm_delete.yml", "-e", json.dumps({"vms": [{"name": n} for n in names]}), check=False)
+
+
+def core_has(names, node):
+    """True when core1 has the /32 and /128 of every VM in ``names`` with ``node`` as next hop."""
+    h = rl.held()
+    want4 = {h[n]["ipv4"] + "/32" for n in names}
+    want6 = {h[n]["ipv6"] + "/128" for n in names}
+    r4, r6 = fabric.core_routes("ipv4"), fabric.core_routes("ipv6")
+    nh6 = "fd0c:172:16::" + NODE_ADDR[node].rsplit(".", 1)[1]
+    ok4 = all(NODE_ADDR[node] in r4.get(p, []) for p in want4)
+    ok6 = all(nh6 in r6.get(p, []) or NODE_ADDR[node] in r6.get(p, []) for p in want6)
+    return ok4 and ok6
+
+
+def start_vm_create(names, node):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
+            os.path.join(REPO, "playbooks", "vm_create.yml"), "-e",
+            json.dumps({"vms": [{"name": n, "node": node} for n in names], "vm_create_attach_lab_vms": False})]
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, start_new_session=True)
+
+
+def assert_converged(names, node, first_held):
+    """Re-run completes; nothing re-allocated or duplicated; the core routes them; a third run changes nothing."""
+    rerun = create(names, node)
+    h = rl.held()
+    assert {n: h[n] for n in names} == {n: first_held[n] for n in names}, "an allocation changed on re-run"
+    addrs = [a for v in h.values() for a in v.values()]
+    assert len(addrs) == len(set(addrs)), "an address is held twice"
+    rl.wait_for(lambda: core_has(names, node), 90, 2, "the core to route every VM via " + node)
+    again = create(names, node)
+    assert again.changed == 0, again
+    return rerun
+
+
+@pytest.fixture(scope="module")
+def node2_vms(site):
+    names = ["rel-b%d" % i for i in range(3)]
+    create(names, "node2")
+    rl.wait_for(lambda: core_has(names, "node2"), 90, 2, "node2's VMs on the core")
+    yield names
+    delete(names)
+
+
+def test_bgpd_killed_watchfrr_restarts_it(node2_vms):
+    pid = fabric.lab_exec("node2", "pidof", "bgpd").stdout.split()
+    assert len(pid) == 1, pid
+    others_before = {p: nh for p, nh in fabric.core_routes("ipv4").items() if "172.16.0.12" not in nh}
+    t0 = time.monotonic()
+    fabric.lab_exec("node2", "kill", "-9", pid[0])
+    new_pid, _ = rl.wait_for(
+        lambda: [p for p in fabric.lab_exec("node2", "pidof", "bgpd", check=False).stdout.split() if p != pid[0]],
+        90, 1, "watchfrr to start a new bgpd")
+    t_restart = time.monotonic() - t0
+    rl.wait_for(lambda: core_has(node2_vms, "node2"), 120, 1, "node2's announcements back on core1")
+    t_back = time.monotonic() - t0
+    # the statements came back from frr.conf, nothing re-applied them
+    assert new_pid
+    others_after = {p: nh for p, nh in fabric.core_routes("ipv4").items() if "172.16.0.12" not in nh}
+    assert others_after == others_before, "routes of other nodes changed while node2's bgpd was down"
+    print("bgpd killed on node2: new bgpd after %.1f s, announcements on core1 after %.1f s" % (t_restart, t_back))
+
+
+def _wait_allocated(proc, names, timeout=240):
+    def allocated():
+        if proc.poll() is not None:
+            raise AssertionError("vm_create ended before the cut:\n" + proc.stdout.read()[-3000:])
+        return set(names) <= set(rl.held())
+    rl.wait_for(allocated, timeout, 0.2, "the allocation of " + ", ".join(names[:3]) + "...")
+
+
+def test_controller_killed_mid_play_rerun_converges(site):
+    """SIGKILL to ansible-playbook (its whole process group) right after the allocation committed."""
+    names = ["rel-k%02d" % i for i in range(20)]
+    try:
+        proc = start_vm_create(names, "node3")
+        _wait_allocated(proc, names)
+        first = {n: rl.held()[n] for n in names}
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        made = [n for n in names if fabric.vm_interface("node3", n)]
+        print("controller killed mid-play: %d of %d interfaces existed on node3 at the kill" % (len(made), len(names)))
+        assert_converged(names, "node3", first)
+    finally:
+        delete(names)
+
+
+def fabric_mgmt_address(host):
+    with open(os.path.join(INVENTORY, "hosts.yml")) as f:
+        inv = yaml.safe_load(f)
+    for group in inv["all"]["children"].values():
+        if host in (group.get("hosts") or {}):
+            return group["hosts"][host]["ansible_host"]
+    raise KeyError(host)
+
+
+def _kill_ssh_to(sid, address):
+    """SIGKILL the ssh processes of session ``sid`` (our ansible-playbook) that talk to ``address``."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        try:
+            if not pid.isdigit() or os.getsid(int(pid)) != sid:
+                continue
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+            if argv and os.path.basename(argv[0]) == b"ssh" and address.encode() in argv:
+                os.kill(int(pid), signal.SIGKILL)
+                n += 1
+        except (OSError, ProcessLookupError):
+            pass
+    return n
+
+
+def test_management_link_cut_mid_play_rerun_converges(site):
+    """node1's mgmt0 (the controller's only way in) down for 15 s right after the allocation, its SSH
+    connections cut: the play loses node1; a re-run completes and converges."""
+    names = ["rel-c%02d" % i for i in range(20)]
+    ns = "ipfl{}-node1".format(os.environ.get("VMNET_LAB_INSTANCE", "")) if os.environ.get(
+        "VMNET_LAB_INSTANCE", "0") not in ("", "0") else "ipflab-node1"
+    try:
+        proc = start_vm_create(names, "node1")
+        _wait_allocated(proc, names)
+        first = {n: rl.held()[n] for n in names}
+        subprocess.run(["ip", "-n", ns, "link", "set", "mgmt0", "down"], check=True)
+        try:
+            # the established SSH master would just wait for the link; cut it (our own ssh processes only)
+            killed = _kill_ssh_to(proc.pid, fabric_mgmt_address("node1"))
+            time.sleep(15)      # longer than Ansible's 10 s connection timeout
+        finally:
+            subprocess.run(["ip", "-n", ns, "link", "set", "mgmt0", "up"], check=True)
+        try:
+            out, _ = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+        print("mgmt0 of node1 down for 15 s mid-play, %d ssh connections to it killed: first run rc=%s (%s)"
+              % (killed, proc.returncode, "node1 UNREACHABLE" if "UNREACHABLE" in out else "no unreachable host"))
+        assert killed > 0, "no SSH connection to node1 was open at the cut"
+        rl.wait_for(lambda: fabric.lab_exec("node1", "true", check=False).returncode == 0, 30, 1, "node1")
+        assert_converged(names, "node1", first)
+    finally:
+        delete(names)
