@@ -293,8 +293,8 @@ def report(rows, naive_max, notes, load, opts):
                          ", ".join(fmt(t) + " s" for _, t in measured), slope))
         lines.append("")
     lines.append("Machine: {}. Load average (1 min) during the run: {:.1f} to {:.1f}; other labs and test "
-                 "runs shared the machine, so absolute times vary from run to run; the ratio is the "
-                 "stable part.".format(notes, min(load), max(load)))
+                 "runs shared the machine, so times vary from run to run (repeat with --repeat N for "
+                 "medians).".format(notes, min(load), max(load)))
     return "\n".join(lines) + "\n"
 
 
