@@ -9,6 +9,8 @@ BIN      := $(VENV)/bin
 BUILD    := .build
 COLL     := $(BUILD)/collections/ansible_collections/vmnet/ipfabric
 LAB      := tests/lab/lab
+# lab tests run in this many labs side by side (instances 0..N-1), files spread over them
+LAB_WORKERS ?= 2
 APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debootstrap systemd-container iproute2 openssh-client \
             git rsync util-linux procps ca-certificates
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -87,7 +89,8 @@ lint: deps
 
 lab-test: lab-up
 	@echo "== lab tests against the real fabric"
-	@rc=0; $(BIN)/pytest -q -p no:cacheprovider tests/lab_tests || rc=$$?; $(LAB) down; exit $$rc
+	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile tests/lab_tests \
+	  || rc=$$?; for i in $$(seq 0 $$(( $(LAB_WORKERS) - 1 ))); do VMNET_LAB_INSTANCE=$$i $(LAB) down; done; exit $$rc
 
 molecule: deps
 	@echo "== molecule scenarios (extensions/molecule; lab instance $${VMNET_MOLECULE_LAB_INSTANCE:-6})"

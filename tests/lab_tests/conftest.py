@@ -8,6 +8,11 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Under pytest-xdist with VMNET_LAB_PARALLEL=1 (make lab-test), worker gwN drives its own lab instance
+# VMNET_LAB_INSTANCE + N, which it brings up (and down) itself; tests/lab/lab exec reads the variable.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if os.environ.get("VMNET_LAB_PARALLEL") == "1" and _WORKER.startswith("gw"):
+    os.environ["VMNET_LAB_INSTANCE"] = str(int(os.environ.get("VMNET_LAB_INSTANCE", "0") or 0) + int(_WORKER[2:]))
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 import fabric  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -48,6 +53,9 @@ def run_playbook(playbook, *extra, check=True):
 @pytest.fixture(scope="session")
 def lab():
     status = subprocess.run([fabric.LAB, "status"], stdout=subprocess.PIPE, universal_newlines=True, check=False)
+    if status.returncode != 0 and os.environ.get("VMNET_LAB_PARALLEL") == "1":
+        subprocess.run([fabric.LAB, "up"], check=True)
+        status = subprocess.run([fabric.LAB, "status"], stdout=subprocess.PIPE, universal_newlines=True, check=False)
     assert status.returncode == 0, "the lab is not up (make lab-up):\n" + status.stdout
     return fabric
 
