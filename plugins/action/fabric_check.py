@@ -7,10 +7,8 @@ import json
 import os
 import tempfile
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis, fabric_report
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 
 ARGUMENT_SPEC = {
     "gathered": {"type": "list", "elements": "dict", "required": True},
@@ -29,28 +27,14 @@ GROUPS = {"nodes": "ipfabric_nodes", "route_reflectors": "route_reflectors", "co
 FILES = {"markdown": "report.md", "html": "report.html", "svg": "fabric.svg", "json": "findings.json"}
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _requires_connection = False
+class ActionModule(CheckedActionBase):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (fabric_analysis.FabricDataError, OSError)
+    ERROR_PREFIX = "fabric_check: "
 
-    def run(self, tmp=None, task_vars=None):
-        try:
-            result = super().run(tmp, task_vars)
-        except AnsibleActionFail as exc:  # unknown option
-            return {"failed": True, "changed": False, "msg": str(exc)}
-        del tmp
-        try:
-            dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            return dict(result, failed=True, msg=str(exc))
-        task_vars = task_vars or {}
-        try:
-            args = fill_defaults(args, task_vars, self._templar)
-            result.update(run_fabric_check(args, check=bool(self._task.check_mode)))
-        except (fabric_analysis.FabricDataError, OSError) as exc:
-            result.update(failed=True, changed=False, msg="fabric_check: %s" % exc)
-        return result
+    def run_checked(self, args, task_vars):
+        args = fill_defaults(args, task_vars, self._templar)
+        return run_fabric_check(args, check=bool(self._task.check_mode))
 
 
 def _template(templar, value):

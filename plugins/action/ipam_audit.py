@@ -2,9 +2,7 @@
 """Action plugin vmnet.ipfabric.ipam_audit: list allocations, find orphans and VMs without an address."""
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import (
     FAMILIES,
@@ -24,26 +22,12 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _requires_connection = False
+class ActionModule(CheckedActionBase):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    ERRORS = (IpamError,)
 
-    def run(self, tmp=None, task_vars=None):
-        try:
-            result = super().run(tmp, task_vars)
-        except AnsibleActionFail as exc:  # unknown option
-            return {"failed": True, "changed": False, "msg": str(exc)}
-        del tmp
-        try:
-            dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        except AnsibleActionFail as exc:
-            return dict(result, failed=True, msg=str(exc))
-        try:
-            result.update(run_ipam_audit(args, task_vars or {}, self._templar, check=bool(self._task.check_mode)))
-        except IpamError as exc:
-            result.update(failed=True, changed=False, msg=str(exc))
-        return result
+    def run_checked(self, args, task_vars):
+        return run_ipam_audit(args, task_vars, self._templar, check=bool(self._task.check_mode))
 
 
 def _vm_names(vms) -> list[str]:

@@ -2,9 +2,7 @@
 """Action plugin vmnet.ipfabric.pool_address: allocate/release VM addresses on the controller."""
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, select_pool
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import open_store, parse_requests
@@ -24,32 +22,17 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _requires_connection = False
+class ActionModule(CheckedActionBase):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    VALIDATION = {
+        "mutually_exclusive": [["owner", "owners"], ["uuid", "owners"], ["ipv4", "owners"], ["ipv6", "owners"]],
+        "required_one_of": [["owner", "owners"]],
+    }
+    ERRORS = (IpamError,)
 
-    def run(self, tmp=None, task_vars=None):
-        try:
-            result = super().run(tmp, task_vars)
-        except AnsibleActionFail as exc:  # unknown option
-            return {"failed": True, "changed": False, "msg": str(exc)}
-        del tmp
-        try:
-            dummy, args = self.validate_argument_spec(
-                argument_spec=ARGUMENT_SPEC,
-                mutually_exclusive=[["owner", "owners"], ["uuid", "owners"], ["ipv4", "owners"], ["ipv6", "owners"]],
-                required_one_of=[["owner", "owners"]],
-            )
-        except AnsibleActionFail as exc:
-            return dict(result, failed=True, msg=str(exc))
-        check = bool(self._task.check_mode)
-        diff = bool(self._task.diff)
-        try:
-            result.update(run_pool_address(args, task_vars or {}, self._templar, check=check, diff=diff))
-        except IpamError as exc:
-            result.update(failed=True, changed=False, msg=str(exc))
-        return result
+    def run_checked(self, args, task_vars):
+        return run_pool_address(args, task_vars, self._templar, check=bool(self._task.check_mode),
+                                diff=bool(self._task.diff))
 
 
 def run_pool_address(args: dict, task_vars: dict, templar=None, *, check: bool = False, diff: bool = False) -> dict:
