@@ -58,3 +58,16 @@ class FileLock(object):
             os.close(self.fd)
             self.fd = None
         return False
+
+
+def run_exclusive(module, run, name):
+    """Call run(module) holding the node-local lock NAME (run ends with exit_json or fail_json).
+    Check mode only reads, so it takes no lock."""
+    if module.check_mode:
+        run(module)
+        return
+    try:
+        with FileLock(lock_path(name)):
+            run(module)
+    except LockTimeout as e:
+        module.fail_json(msg=str(e))

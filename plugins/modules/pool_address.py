@@ -1,7 +1,6 @@
 #!/usr/bin/python
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file holds the documentation only; the code is the action plugin plugins/action/pool_address.py.
-from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---

@@ -313,13 +313,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.check_mode:
-        run(module)     # reads only; exits
-    try:
-        with _lock.FileLock(_lock.lock_path(LOCK_NAME)):
-            run(module)
-    except _lock.LockTimeout as e:
-        module.fail_json(msg=str(e))
+    _lock.run_exclusive(module, run, LOCK_NAME)
 
 
 def run(module):
