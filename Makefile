@@ -11,17 +11,21 @@ COLL     := $(BUILD)/collections/ansible_collections/vmnet/ipfabric
 LAB      := tests/lab/lab
 # lab tests run in this many labs side by side (instances 0..N-1), files spread over them
 LAB_WORKERS ?= 2
+# the demo's lab: instance $VMNET_LAB_INSTANCE (default 0, inventory inventories/lab)
+LAB_INV  := inventories/lab$(filter-out 0,$(VMNET_LAB_INSTANCE))
 APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debootstrap systemd-container iproute2 openssh-client \
             git rsync util-linux procps ca-certificates
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps collection demo test unit sanity lint lab-test molecule lab-up lab-down lab-status bench build clean
+.PHONY: help deps collection demo test unit sanity lint lab-test molecule test-reliability lab-up lab-down lab-status \
+        bench bench-load build clean
 
 help:
 	@echo "make demo   bring up the lab, configure the fabric, create three VMs, print what happened"
 	@echo "make test   every test: unit, IPAM concurrency, sanity, lint, lab"
-	@echo "make bench  benchmarks (long; results in docs/benchmarks.md)"
+	@echo "make bench  benchmarks (long; results in docs/benchmarks.md); make bench-load: 5,000 VMs"
+	@echo "make test-reliability  the lab's hostile-input, fault and security tests (about 20 min)"
 	@echo "make lab-up | lab-down | lab-status | build | clean"
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -55,9 +59,9 @@ lab-status:
 
 demo: lab-up
 	@echo "== configuring core1, rr1, rr2, node1..3 (playbooks/site.yml)"
-	@$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	@$(BIN)/ansible-playbook -i $(LAB_INV) playbooks/site.yml
 	@echo "== creating three VMs on three nodes (playbooks/vm_create.yml)"
-	@$(BIN)/ansible-playbook -i inventories/lab playbooks/vm_create.yml \
+	@$(BIN)/ansible-playbook -i $(LAB_INV) playbooks/vm_create.yml \
 	  -e '{"vms": [{"name": "web1", "node": "node1"}, {"name": "db1", "node": "node2"}, {"name": "cache1", "node": "node3"}]}'
 	@$(PY) tests/lab/fabric_report.py web1 db1 cache1
 
@@ -90,6 +94,15 @@ lint: deps
 lab-test: lab-up
 	@echo "== lab tests against the real fabric"
 	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile tests/lab_tests \
+	  $(foreach f,$(RELIABILITY),--ignore=$(f)) \
+	  || rc=$$?; for i in $$(seq 0 $$(( $(LAB_WORKERS) - 1 ))); do VMNET_LAB_INSTANCE=$$i $(LAB) down; done; exit $$rc
+
+# The lab half of the reliability and security suite (docs/reliability.md): hostile input checked on
+# every host, faults, rogue announcements, MD5. About 20 minutes, so not part of `make test`.
+RELIABILITY := tests/lab_tests/test_bad_input.py tests/lab_tests/test_faults.py tests/lab_tests/test_security.py
+test-reliability: lab-up
+	@echo "== reliability and security lab tests"
+	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile $(RELIABILITY) \
 	  || rc=$$?; for i in $$(seq 0 $$(( $(LAB_WORKERS) - 1 ))); do VMNET_LAB_INSTANCE=$$i $(LAB) down; done; exit $$rc
 
 molecule: deps
@@ -98,6 +111,9 @@ molecule: deps
 
 bench: deps
 	@$(PY) tests/benchmarks/run.py
+
+bench-load: lab-up
+	@$(PY) tests/benchmarks/load_5000.py --write-docs
 
 build: deps
 	@$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist .

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+from integration_lib import REPO_ROOT, sh  # noqa: F401  (re-exported to the tests)
 _COLL_PARENT = None
 
 
@@ -43,15 +43,6 @@ def pytest_unconfigure(config):
 
 def have_netns():
     return os.geteuid() == 0 and shutil.which('ip') is not None
-
-
-def sh(*args, **kw):
-    """Run argv, fail loudly; returns stdout text."""
-    check = kw.pop('check', True)
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False, **kw)
-    if check and p.returncode != 0:
-        raise AssertionError('%r failed (rc=%d): %s %s' % (args, p.returncode, p.stdout, p.stderr))
-    return p.stdout
 
 
 class Netns(object):

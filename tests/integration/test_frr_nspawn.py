@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from conftest import REPO_ROOT, sh
+from integration_lib import REPO_ROOT, sh
 
 pytestmark = pytest.mark.frr
 
