@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Load: 5,000 VMs over three nodes of the lab (issue 7). Not part of `make test`.
 
@@ -74,7 +73,7 @@ def playbook(inventory, name, *extra, timeout=7200):
             done.wait(0.5)
     t = threading.Thread(target=poll, daemon=True)
     t.start()
-    out, _ = proc.communicate(timeout=timeout)
+    out, dummy = proc.communicate(timeout=timeout)
     done.set()
     t.join()
     wall = time.monotonic() - t0
@@ -156,22 +155,22 @@ def main():
             time.sleep(5)
         res["converged_after_create"] = time.monotonic() - t0
         res["wrong_routes"] = len(bad)
-        print("  core1: %d of %d VM routes wrong or missing after %.0f s" % (len(bad), 2 * n,
-                                                                              res["converged_after_create"]), flush=True)
+        print("  core1: %d of %d VM routes wrong or missing after %.0f s"
+              % (len(bad), 2 * n, res["converged_after_create"]), flush=True)
         assert not bad, bad[:10]
         r4, r6 = core_tables()
         res["core_routes"] = (len(r4), len(r6))
         res["bgpd_after"] = {h: bgpd_rss_mib(h) for h in ("core1", "rr1", "node1")}
         again = playbook(inv, "vm_create.yml", "-e", "@" + os.path.join(work, "vms.json"))
         res["rerun"] = again
-        res["rerun_changed"] = sum(int(c) for _, _, c, _, _ in again["recap"])
+        res["rerun_changed"] = sum(int(c) for dummy1, dummy2, c, dummy3, dummy4 in again["recap"])
         if os.path.exists(os.path.join(REPO, "playbooks", "verify.yml")):
             ver = playbook(inv, "verify.yml", "-e", "verify_report_dir=" + os.path.join(work, "report"))
             res["verify"] = ver
     finally:
         if not args.keep:
             with open(os.path.join(work, "del.json"), "w") as f:
-                json.dump({"vms": [{"name": a} for a, _ in vms]}, f)
+                json.dump({"vms": [{"name": a} for a, dummy in vms]}, f)
             delete = playbook(inv, "vm_delete.yml", "-e", "@" + os.path.join(work, "del.json"))
             res["delete"] = delete
             restore = playbook(INVENTORY, "site.yml")

@@ -103,7 +103,7 @@ def measure(path_name, node, next_hop, vms, tmpdir):
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
-        out, _ = proc.communicate(timeout=PLAYBOOK_TIMEOUT)
+        out, dummy = proc.communicate(timeout=PLAYBOOK_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
         stop.set()
@@ -124,7 +124,7 @@ def cleanup(node, vms, tmpdir):
     extra = os.path.join(tmpdir, "vars.json")
     write_vars(extra, node, vms)
     proc = run_playbook("node_scale_cleanup.yml", extra)
-    out, _ = proc.communicate(timeout=PLAYBOOK_TIMEOUT)
+    out, dummy = proc.communicate(timeout=PLAYBOOK_TIMEOUT)
     if proc.returncode != 0:
         raise RuntimeError("cleanup failed:\n" + out[-4000:])
     prefixes = set(v["ipv6"][0] + "/128" for v in vms)
@@ -179,7 +179,7 @@ def fmt(x):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--quick", action="store_true", help="N = 10 and 100 only, naive up to 10 (a smoke run)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
     ap.add_argument("--sizes", default="10,100,1000")
@@ -207,7 +207,7 @@ def main():
         for n in sizes:
             vms = bench_vms(n)
             row = {"n": n, "batched": [], "batched_play": [], "naive": [], "naive_play": []}
-            for _ in range(opts.repeat):
+            for dummy in range(opts.repeat):
                 for path_name in ("batched", "naive"):
                     if path_name == "naive" and n > naive_max:
                         continue
@@ -277,8 +277,8 @@ def report(rows, naive_max, notes, load, opts):
             play_txt, ratio = "-", "~{:.0f}x (extrapolated)".format(est / b)
         else:
             naive_txt, play_txt, ratio = "not run", "-", "-"
-        lines.append("| {} | {} s | {} s | {} | {} | {} |".format(r["n"], fmt(b), fmt(median(r["batched_play"])),
-                                                                 naive_txt, play_txt, ratio))
+        lines.append("| {} | {} s | {} s | {} | {} | {} |".format(
+            r["n"], fmt(b), fmt(median(r["batched_play"])), naive_txt, play_txt, ratio))
     lines.append("")
     b1000 = [median(r["batched"]) for r in rows if r["n"] == 1000]
     if b1000:
@@ -289,8 +289,8 @@ def report(rows, naive_max, notes, load, opts):
         lines.append("The naive baseline ran up to N = {} only (N = {} measured: {}); its cost grows by {:.2f} s "
                      "per VM (six Ansible loop items and a lineinfile each), so larger N are extrapolated "
                      "linearly from the two largest measured sizes.".format(
-                         naive_max, ", ".join(str(n) for n, _ in measured),
-                         ", ".join(fmt(t) + " s" for _, t in measured), slope))
+                         naive_max, ", ".join(str(n) for n, dummy in measured),
+                         ", ".join(fmt(t) + " s" for dummy, t in measured), slope))
         lines.append("")
     lines.append("Machine: {}. Load average (1 min) during the run: {:.1f} to {:.1f}; other labs and test "
                  "runs shared the machine, so times vary from run to run (repeat with --repeat N for "

@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     ap.add_argument("--no-write", action="store_true", help="print only, do not touch docs/benchmarks.md")
     ap.add_argument("--only", default="", help="comma-separated names, e.g. ipam,node_scale")
@@ -33,11 +33,11 @@ def main():
     extra = (["--quick"] if opts.quick else []) + (["--no-write"] if opts.no_write else [])
     failed = []
     for name in names:
-        print("== benchmark {} ({}_bench.py)".format(name, name), flush=True)
+        print("== benchmark {0} ({0}_bench.py)".format(name), flush=True)
         t0 = time.monotonic()
         rc = subprocess.call([sys.executable, os.path.join(HERE, name + "_bench.py")] + extra)
-        print("== benchmark {}: {} in {:.0f} s".format(name, "ok" if rc == 0 else "FAILED (rc {})".format(rc),
-                                                      time.monotonic() - t0), flush=True)
+        verdict = "ok" if rc == 0 else "FAILED (rc {})".format(rc)
+        print("== benchmark {}: {} in {:.0f} s".format(name, verdict, time.monotonic() - t0), flush=True)
         if rc != 0:
             failed.append(name)
     if failed:

@@ -23,8 +23,8 @@ BASE_VM = "rel-base"
 @pytest.fixture(scope="module")
 def baseline(site):
     """One VM on node1 (so the store and the hosts hold state that a bad run could damage)."""
-    run_playbook("vm_create.yml", "-e", json.dumps({"vms": [{"name": BASE_VM, "node": "node1"}],
-                                                     "vm_create_attach_lab_vms": False}))
+    run_playbook("vm_create.yml", "-e", json.dumps(
+        {"vms": [{"name": BASE_VM, "node": "node1"}], "vm_create_attach_lab_vms": False}))
     yield {"hosts": rl.snapshot(), "store": rl.store_dump(), "held": rl.held()[BASE_VM]}
     run_playbook("vm_delete.yml", "-e", "vm_name=" + BASE_VM, check=False)
 
@@ -117,7 +117,7 @@ def module_runs(baseline, tmp_path_factory):
     base4 = baseline["held"]["ipv4"]
     tasks = []
     for case in sorted(MODULE_CASES):
-        module, args, _ = MODULE_CASES[case]
+        module, args, dummy = MODULE_CASES[case]
         args = json.loads(json.dumps(args).replace("@BASE4@", base4))
         if module == "frr_network":
             args["pools"] = ["198.51.100.0/24", "2001:db8:100::/64"]

@@ -36,7 +36,7 @@ def test_four_concurrent_creates_get_distinct_reachable_addresses(lab, site, ipa
     try:
         with ThreadPoolExecutor(len(VMS)) as ex:
             results = list(ex.map(create, VMS))
-        for (vm, _), res in zip(VMS, results):
+        for (vm, dummy), res in zip(VMS, results):
             assert res.rc == 0, (vm, res)
         addresses = {vm: lab.vm_addresses(node, vm) for vm, node in VMS}
         v4s = [a[0] for a in addresses.values()]
@@ -48,4 +48,4 @@ def test_four_concurrent_creates_get_distinct_reachable_addresses(lab, site, ipa
             assert lab.ping("inet1", v6), (vm, v6)
     finally:
         run_playbook("vm_delete.yml", "-e", ipam_extra_vars,
-                     "-e", json.dumps({"vms": [{"name": vm} for vm, _ in VMS]}), check=False)
+                     "-e", json.dumps({"vms": [{"name": vm} for vm, dummy in VMS]}), check=False)

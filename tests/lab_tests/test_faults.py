@@ -80,7 +80,7 @@ def test_bgpd_killed_watchfrr_restarts_it(node2_vms):
     others_before = {p: nh for p, nh in fabric.core_routes("ipv4").items() if "172.16.0.12" not in nh}
     t0 = time.monotonic()
     fabric.lab_exec("node2", "kill", "-9", pid[0])
-    new_pid, _ = rl.wait_for(
+    new_pid, dummy = rl.wait_for(
         lambda: [p for p in fabric.lab_exec("node2", "pidof", "bgpd", check=False).stdout.split() if p != pid[0]],
         90, 1, "watchfrr to start a new bgpd")
     t_restart = time.monotonic() - t0
@@ -172,10 +172,10 @@ def test_management_link_cut_mid_play_rerun_converges(site):
         finally:
             subprocess.run(["ip", "-n", ns, "link", "set", "mgmt0", "up"], check=True)
         try:
-            out, _ = proc.communicate(timeout=300)
+            out, dummy = proc.communicate(timeout=300)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+            out, dummy = proc.communicate()
         print("mgmt0 of node1 down mid-play, %d ssh processes to it cut: first run rc=%s (%s)"
               % (killed, proc.returncode, "node1 UNREACHABLE" if "UNREACHABLE" in out else "no unreachable host"))
         assert killed > 0, "the play never tried node1 while its link was down"

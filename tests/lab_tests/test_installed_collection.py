@@ -30,7 +30,7 @@ def test_build_install_and_run_from_the_installed_collection(lab, site, tmp_path
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     result = PlaybookResult(proc)
     assert result.rc == 0, result
-    v4, _ = lab.vm_addresses("node3", "inst1")
+    v4, dummy = lab.vm_addresses("node3", "inst1")
     assert lab.core_routes("ipv4").get(v4 + "/32") == ["172.16.0.13"]
     assert lab.ping("inet1", v4)
 

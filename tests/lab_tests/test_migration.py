@@ -49,7 +49,7 @@ class Ping:
         still_running = self.proc.poll() is None
         if still_running:
             os.killpg(self.proc.pid, signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=20)
+        out, dummy = self.proc.communicate(timeout=20)
         assert still_running, "the ping ended before the migration did (raise its count):\n" + out
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert m, out

@@ -40,7 +40,7 @@ def test_node_leaves_and_joins_again(lab, site):
         assert peers[NODE_IP]["state"] == "Established", peers
     run_playbook("vm_create.yml", "-e", "vm_name=join3", "-e", "node=" + NODE)
     try:
-        v4, _ = lab.vm_addresses(NODE, "join3")
+        v4, dummy = lab.vm_addresses(NODE, "join3")
         assert lab.ping("inet1", v4)
     finally:
         run_playbook("vm_delete.yml", "-e", "vm_name=join3")

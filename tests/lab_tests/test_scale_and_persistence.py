@@ -53,10 +53,10 @@ def wait_for(what, probe, timeout, interval=1.0):
         time.sleep(interval)
 
 
-def sessions(lab, hosts=SESSIONS):
+def sessions(lab, hosts=None):
     """{(host, neighbor): counters} of the watched BGP sessions."""
     out = {}
-    for host, neighbors in hosts.items():
+    for host, neighbors in (hosts or SESSIONS).items():
         table = lab.vtysh_json(host, "show bgp neighbors json")
         for nbr in neighbors:
             n = table.get(nbr, {})

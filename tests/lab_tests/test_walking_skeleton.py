@@ -48,7 +48,7 @@ def test_vm_create_routes_announces_and_reaches(lab, site):
 
 def test_vm_delete_withdraws_and_releases(lab, site):
     run_playbook("vm_create.yml", "-e", "vm_name=skel2", "-e", "node=node3")
-    v4, _ = lab.vm_addresses("node3", "skel2")
+    v4, dummy = lab.vm_addresses("node3", "skel2")
     assert v4 + "/32" in lab.core_routes("ipv4")
     run_playbook("vm_delete.yml", "-e", "vm_name=skel2")
     assert v4 + "/32" not in lab.core_routes("ipv4")

@@ -108,7 +108,6 @@ def render(role, template, variables):
     return env.get_template(role + "/templates/" + template).render(**variables)
 
 
-
 def golden(name):
     with open(os.path.join(GOLDEN_DIR, name), encoding="utf-8") as handle:
         return handle.read()

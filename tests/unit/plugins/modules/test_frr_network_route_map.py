@@ -24,7 +24,7 @@ class ReplacingFrr(FakeFrr):
 def test_route_map_added_switched_and_idempotent(monkeypatch, capsys):
     frr = ReplacingFrr(fixture('frr84_running.txt'))
     args = dict(pools=POOLS, prefixes=['198.51.100.12', '2001:db8:100::12'], route_map='VMNET_MIGRATING')
-    res, _ = run_module(frr_network.main, args, frr, monkeypatch, capsys)
+    res, dummy = run_module(frr_network.main, args, frr, monkeypatch, capsys)
     assert res['changed'] and res['added'] == ['198.51.100.12/32', '2001:db8:100::12/128'], res
     assert '  network 198.51.100.12/32 route-map VMNET_MIGRATING' in frr.files[-1].splitlines()
     nets = {n['prefix']: n['route_map'] for n in res['networks']}
@@ -39,11 +39,11 @@ def test_route_map_added_switched_and_idempotent(monkeypatch, capsys):
 
     # the switch: route_map '' re-enters the plain statement
     args['route_map'] = ''
-    res, _ = run_module(frr_network.main, dict(args, _ansible_diff=True), frr, monkeypatch, capsys)
+    res, dummy = run_module(frr_network.main, dict(args, _ansible_diff=True), frr, monkeypatch, capsys)
     assert res['changed'] and res['added'] == [] and res['updated'] == ['198.51.100.12/32', '2001:db8:100::12/128']
     assert '  network 198.51.100.12/32' in frr.files[-1].splitlines()
     assert 'VMNET_MIGRATING' in res['diff']['before'] and 'VMNET_MIGRATING' not in res['diff']['after']
-    res, _ = run_module(frr_network.main, args, frr, monkeypatch, capsys)
+    res, dummy = run_module(frr_network.main, args, frr, monkeypatch, capsys)
     assert res['changed'] is False
 
 
