@@ -9,8 +9,6 @@ import shutil
 import sys
 import tempfile
 
-import pytest
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -30,7 +28,7 @@ if not _collection_importable():  # tests/unit/conftest.py did not run
     sys.path.insert(0, _base)
     atexit.register(shutil.rmtree, _base, True)
 
-from ipam_testlib import make_cfg, register_markers  # noqa: E402
+from ipam_testlib import register_markers  # noqa: E402
 import ipam_testlib  # noqa: E402
 
 pg_server = ipam_testlib.pg_server  # session fixture: the PostgreSQL server
@@ -40,13 +38,5 @@ def pytest_configure(config):
     register_markers(config)
 
 
-def pytest_generate_tests(metafunc):
-    # at collection time, after pytest_configure registered the marker
-    if "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-
-
-@pytest.fixture
-def cfg(backend, tmp_path, request):
-    dsn = request.getfixturevalue("pg_server") if backend == "postgresql" else None
-    return make_cfg(backend, tmp_path, dsn, cooldown=0)
+pytest_generate_tests = ipam_testlib.parametrize_backends
+cfg = ipam_testlib.backend_cfg(cooldown=0)

@@ -76,3 +76,19 @@ def make_cfg(backend: str, tmp_path, pg_dsn=None, cooldown=600) -> dict:
         return {"backend": "sqlite", "path": str(tmp_path / "ipam.sqlite"), "cooldown": cooldown,
                 "busy_timeout": 60.0}
     return {"backend": "postgresql", "dsn": pg_schema_dsn(pg_dsn), "cooldown": cooldown, "lock_timeout": 60.0}
+
+
+def parametrize_backends(metafunc):
+    """pytest_generate_tests of the IPAM test directories: every test taking `backend` runs on
+    SQLite and on PostgreSQL (marked `postgres`)."""
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+
+
+def backend_cfg(cooldown=600):
+    """A `cfg` fixture: the store configuration of the test's backend (a fresh store per test)."""
+    @pytest.fixture
+    def cfg(backend, tmp_path, request):
+        dsn = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+        return make_cfg(backend, tmp_path, dsn, cooldown=cooldown)
+    return cfg

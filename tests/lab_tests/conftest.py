@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -60,7 +61,30 @@ def lab():
     return fabric
 
 
+BGP_SPEAKERS = ("core1", "rr1", "rr2", "node1", "node2", "node3")
+
+
+def wait_established(timeout=90):
+    """Wait (bounded) until every BGP session of every lab host is Established; return the stragglers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        down = []
+        for host in BGP_SPEAKERS:
+            summary = fabric.vtysh_json(host, "show bgp summary json")
+            for family in ("ipv4Unicast", "ipv6Unicast"):
+                for peer, info in summary.get(family, {}).get("peers", {}).items():
+                    if info.get("state") != "Established":
+                        down.append((host, peer, info.get("state")))
+        if not down or time.monotonic() > deadline:
+            return down
+        time.sleep(1)
+
+
 @pytest.fixture(scope="session")
 def site(lab):
-    """The fabric configured once by playbooks/site.yml; the result of that first run."""
-    return run_playbook("site.yml")
+    """The fabric configured once by playbooks/site.yml, with every BGP session Established (tests that
+    compare session counters need a settled fabric to start from); the result of that first run."""
+    result = run_playbook("site.yml")
+    down = wait_established()
+    assert not down, "BGP sessions not Established 90 s after site.yml: {}".format(down)
+    return result
