@@ -70,6 +70,8 @@ test: deps
 	@$(MAKE) --no-print-directory unit sanity lint lab-test molecule
 
 unit: deps
+	@echo "== the lab image (tests/integration boots FRR from it; built once, then cached)"
+	@$(LAB) image >/dev/null
 	@echo "== unit, property and IPAM tests (pytest)"
 	@$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/ipam tests/integration
 
