@@ -48,15 +48,16 @@ def _load_json(text, what):
 
 
 class Link(object):
-    __slots__ = ('name', 'index', 'kind', 'mac', 'alias', 'up', 'peer', 'addresses', 'routes')
+    __slots__ = ('name', 'index', 'kind', 'mac', 'alias', 'up', 'carrier', 'peer', 'addresses', 'routes')
 
-    def __init__(self, name, index=None, kind=None, mac=None, alias=None, up=False, peer=None):
+    def __init__(self, name, index=None, kind=None, mac=None, alias=None, up=False, peer=None, carrier=False):
         self.name = name
         self.index = index
         self.kind = kind
         self.mac = mac
         self.alias = alias
         self.up = up
+        self.carrier = carrier   # LOWER_UP: a tap held open by its qemu, a veth whose peer is up
         self.peer = peer
         self.addresses = set()   # 'ADDR/LEN' strings, both families
         self.routes = set()      # 'PREFIX/LEN' of proto static /32 and /128 routes via this link
@@ -85,7 +86,8 @@ def parse_state(link_json, addr_json, route4_json, route6_json):
         flags = e.get('flags') or []
         links[name] = Link(name, index=e.get('ifindex'), kind=link_kind(e),
                            mac=(e.get('address') or '').lower() or None,
-                           alias=e.get('ifalias'), up='UP' in flags, peer=e.get('link'))
+                           alias=e.get('ifalias'), up='UP' in flags, peer=e.get('link'),
+                           carrier='LOWER_UP' in flags)
     for e in addr_json:
         link = links.get(e.get('ifname'))
         if link is None:
@@ -107,6 +109,27 @@ def parse_state(link_json, addr_json, route4_json, route6_json):
                 continue
             link.routes.add(dst)
     return links
+
+
+def parse_handover(route4_json, route6_json):
+    """{prefix: next hop} of the routes in the handover table (see _presence)."""
+    out = {}
+    for family, data in ((4, route4_json), (6, route6_json)):
+        for r in data:
+            dst = host_prefix(r.get('dst', ''), family)
+            if dst and r.get('gateway'):
+                out[dst] = r['gateway']
+    return out
+
+
+def parse_rules(rule4_json, rule6_json, table, priority):
+    """The families (4, 6) that have the rule ``priority PRIORITY lookup TABLE``."""
+    fams = set()
+    for family, data in ((4, rule4_json), (6, rule6_json)):
+        for r in data:
+            if str(r.get('table')) == str(table) and r.get('priority') == priority:
+                fams.add(family)
+    return fams
 
 
 class Iproute(object):
@@ -131,6 +154,29 @@ class Iproute(object):
         r4 = self._json(['-4', 'route', 'show', 'table', 'main'], 'route')
         r6 = self._json(['-6', 'route', 'show', 'table', 'main'], 'route')
         return parse_state(links, addrs, r4, r6)
+
+    def _table(self, family, table):
+        """The routes of ``table``; a table that was never used does not exist, which means empty."""
+        rc, out, err = self.module.run_command([self.ip, '-json', '-%d' % family, 'route', 'show', 'table', str(table)])
+        if rc != 0 and 'table does not exist' in (err or ''):
+            return []
+        if rc != 0:
+            raise IprouteError('`ip -json -%d route show table %s` failed (rc=%d): %s' % (family, table, rc, (err or out).strip()))
+        return _load_json(out, '`ip -json route show table %s`' % table)
+
+    def read_handover(self, table, priority):
+        """(handover routes {prefix: via}, families that have the lookup rule)."""
+        r4 = self._table(4, table)
+        r6 = self._table(6, table)
+        rules4 = self._json(['-4', 'rule', 'show'], 'rule')
+        rules6 = self._json(['-6', 'rule', 'show'], 'rule')
+        return parse_handover(r4, r6), parse_rules(rules4, rules6, table, priority)
+
+    def run(self, args):
+        """One ``ip`` command (argv tail), for what ``ip -batch`` cannot take (a family option)."""
+        rc, out, err = self.module.run_command([self.ip] + list(args))
+        if rc != 0:
+            raise IprouteError('`ip %s` failed (rc=%d): %s' % (' '.join(args), rc, (err or out).strip()))
 
     def batch(self, lines):
         """Run all lines in one ``ip -batch -`` process (stdin). Stops at the first error."""

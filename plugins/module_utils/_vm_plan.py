@@ -18,6 +18,7 @@ import tempfile
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 
 STATE_FILE = 'vm_interfaces.json'
 RESTORE_BATCH = 'restore.batch'
@@ -58,7 +59,7 @@ def _sorted_addrs(addrs):
     return sorted(set(addrs), key=lambda a: (ipaddress.ip_network(a).version, ipaddress.ip_network(a)))
 
 
-def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=()):
+def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=(), leaving_to=None):
     return {
         'vm': vm,
         'interface': _names.interface_name(vm),
@@ -69,7 +70,28 @@ def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=()):
         'gateway_ipv4': gw4,
         'gateway_ipv6': gw6,
         'gateway_mac': mac,
+        'leaving_to': leaving_to or None,
     }
+
+
+def _leaving_to(value, field):
+    """Validate a ``leaving_to`` item: the underlay addresses of the node a VM migrates to."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict) or set(value) - set(('ipv4', 'ipv6')):
+        raise PlanError('%s: must be a dict with ipv4 and/or ipv6 (the target node\'s underlay addresses)' % field)
+    out = {}
+    for key, version in (('ipv4', 4), ('ipv6', 6)):
+        if value.get(key) in (None, ''):
+            continue
+        try:
+            addr = ipaddress.ip_address(str(value[key]).strip())
+        except ValueError as e:
+            raise PlanError('%s.%s: %r is not an IP address (%s)' % (field, key, value[key], e))
+        if addr.version != version or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
+            raise PlanError('%s.%s: %r is not a unicast IPv%d address' % (field, key, value[key], version))
+        out[key] = str(addr)
+    return out or None
 
 
 def validate_vms(vms, default_state, kind, gw4, gw6, mac):
@@ -111,7 +133,8 @@ def validate_vms(vms, default_state, kind, gw4, gw6, mac):
                     claims[norm] = (name, f)
                 out.append(norm)
         if state == 'present':
-            present.append(make_spec(name, kind, gw4, gw6, mac, v4, v6))
+            present.append(make_spec(name, kind, gw4, gw6, mac, v4, v6,
+                                     _leaving_to(item.get('leaving_to'), field + '.leaving_to')))
         else:
             absent.append(name)
     collisions = _names.find_collisions([s['vm'] for s in present] + absent)
@@ -142,18 +165,22 @@ def live_view(link):
     }
 
 
-def spec_view(spec):
+def spec_view(spec, present=False):
+    """After-state of one interface: its routes are the VM's addresses only while it is present."""
     if spec is None:
         return None
+    routes, dummy = _presence.wanted_routes(spec, present)
     return {
         'interface': spec['interface'], 'kind': spec['kind'], 'mac': spec['gateway_mac'],
         'alias': _names.alias_for(spec['vm']), 'up': True,
         'addresses': sorted(['%s/32' % spec['gateway_ipv4'], '%s/128' % spec['gateway_ipv6']]),
-        'ipv4': list(spec['ipv4']), 'ipv6': list(spec['ipv6']),
+        'ipv4': [r for r in routes if ':' not in r], 'ipv6': [r for r in routes if ':' in r],
     }
 
 
 def create_lines(spec):
+    """A new interface: link, MAC, alias, gateway addresses. No routes: a new interface has no
+    carrier, so its VM is not present yet (the presence agent routes it when the VM attaches)."""
     i = spec['interface']
     if spec['kind'] == 'tap':
         lines = ['tuntap add dev %s mode tap' % i]
@@ -162,8 +189,6 @@ def create_lines(spec):
     lines.append('link set dev %s address %s alias %s up' % (i, spec['gateway_mac'], _names.alias_for(spec['vm'])))
     lines.append('addr replace %s/32 dev %s' % (spec['gateway_ipv4'], i))
     lines.append('addr replace %s/128 dev %s nodad' % (spec['gateway_ipv6'], i))
-    for r in spec['ipv4'] + spec['ipv6']:
-        lines.append('route replace %s dev %s proto static' % (r, i))
     return lines
 
 
@@ -172,8 +197,9 @@ def _is_kernel_ll(addr):
     return ':' in a and plen == '64' and ipaddress.ip_address(a).is_link_local
 
 
-def update_lines(spec, link):
-    """Lines that bring an existing interface of this VM to ``spec`` (empty when in sync)."""
+def update_lines(spec, link, present):
+    """Lines that bring an existing interface of this VM to ``spec`` (empty when in sync); its routes
+    follow the VM's presence (module_utils/_presence.py)."""
     i = spec['interface']
     lines = []
     sets = []
@@ -196,12 +222,7 @@ def update_lines(spec, link):
         lines.append('addr replace %s dev %s' % (want4, i))
     if want6 not in link.addresses:
         lines.append('addr replace %s dev %s nodad' % (want6, i))
-    wanted = set(spec['ipv4'] + spec['ipv6'])
-    for r in sorted(link.routes - wanted):
-        lines.append('route del %s dev %s proto static' % (r, i))
-    for r in spec['ipv4'] + spec['ipv6']:
-        if r not in link.routes:
-            lines.append('route replace %s dev %s proto static' % (r, i))
+    lines.extend(_presence.main_route_lines(spec, link.routes, present))
     return lines
 
 
@@ -211,20 +232,28 @@ class Plan(object):
         self.lines = []            # then creations/updates
         self.items = []            # per VM: dict(vm, interface, peer, kind, ipv4, ipv6, state, changed, before, after)
         self.desired = {}          # vm -> spec: the node's full desired state after this run
+        self.presence = {}         # vm -> present (as read before planning; the verification uses it too)
+        self.rules = []            # ip argv tails run before the batch (the handover lookup rule)
 
     @property
     def batch(self):
         return self.delete_lines + self.lines
 
 
-def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac):
+def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac, suspended=frozenset(), handover=None,
+            handover_rules=(4, 6), presence=None):
     """Plan the batch for ``present`` specs and ``absent`` names against ``live`` ({ifname: Link}).
 
-    ``known`` is the state file's {vm: spec}. Raises PlanError (naming the field) before anything
-    changes when the live state forbids the change (foreign interface, name collision, an address
-    still routed to another VM).
+    ``known`` is the state file's {vm: spec}. ``suspended`` names the VMs the hypervisor suspended,
+    ``handover`` is the live handover table {prefix: via} and ``handover_rules`` the families whose
+    lookup rule exists (module_utils/_presence.py); ``presence``
+    ({vm: bool}) overrides what the links say (the verification after apply plans with the presence
+    seen before it, so a VM that attaches meanwhile is left to the presence agent). Raises PlanError
+    (naming the field) before anything changes when the live state forbids the change (foreign
+    interface, name collision, an address still routed to another VM).
     """
     plan = Plan()
+    handover = dict(handover or {})
     known_ifaces = dict((s['interface'], vm) for vm, s in known.items())
     managed = {}   # vm -> Link
     for link in live.values():
@@ -286,9 +315,13 @@ def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac):
             raise PlanError('vms: veth peer name %s of VM %r is already used by another interface'
                             % (spec['peer'], spec['vm']))
 
+    handover_want, handover_have = {}, {}
     for vm in sorted(remove):
         link = managed.get(vm)
         spec = known.get(vm)
+        for p in ((spec or {}).get('ipv4') or []) + ((spec or {}).get('ipv6') or []):
+            if p in handover:
+                handover_have[p] = handover[p]
         item = {'vm': vm, 'interface': link.name if link else (spec or {}).get('interface') or _names.interface_name(vm),
                 'peer': (spec or {}).get('peer'), 'kind': link.kind if link else (spec or {}).get('kind'),
                 'ipv4': [], 'ipv6': [], 'state': 'absent', 'changed': False,
@@ -302,17 +335,27 @@ def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac):
         link = live.get(spec['interface'])
         if link is not None and link.kind != spec['kind']:
             plan.delete_lines.append('link del dev %s' % link.name)
-            lines = create_lines(spec)
-        elif link is None:
-            lines = create_lines(spec)
+            link = None
+        if presence is not None:
+            vm_present = link is not None and presence.get(spec['vm'], False)
         else:
-            lines = update_lines(spec, link)
+            vm_present = _presence.is_present(link, spec['vm'], suspended)
+        lines = create_lines(spec) if link is None else update_lines(spec, link, vm_present)
+        plan.presence[spec['vm']] = vm_present
+        dummy, want = _presence.wanted_routes(spec, vm_present)
+        handover_want.update(want)
+        for p in spec['ipv4'] + spec['ipv6']:
+            if p in handover:
+                handover_have[p] = handover[p]
         plan.lines.extend(lines)
         desired[spec['vm']] = spec
         item = {'vm': spec['vm'], 'interface': spec['interface'], 'peer': spec['peer'], 'kind': spec['kind'],
                 'ipv4': list(spec['ipv4']), 'ipv6': list(spec['ipv6']), 'state': 'present',
-                'changed': bool(lines), 'before': live_view(link), 'after': spec_view(spec)}
+                'present': vm_present, 'changed': bool(lines), 'before': live_view(live.get(spec['interface'])),
+                'after': spec_view(spec, vm_present)}
         plan.items.append(item)
+    plan.rules = _presence.handover_rule_commands(bool(handover_want), set(handover_rules))
+    plan.lines.extend(_presence.handover_lines(handover_want, handover_have))
     # VMs named absent that this module never made: nothing to do, but report them
     listed = set(i['vm'] for i in plan.items)
     for vm in absent:

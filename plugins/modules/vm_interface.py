@@ -241,13 +241,16 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
 
 LOCK_NAME = 'vmnet-ipfabric-vm_interface.lock'  # serializes runs on the node (see module_utils/_lock.py)
 
 
 def _public(item):
-    return dict((k, item[k]) for k in ('vm', 'interface', 'peer', 'kind', 'ipv4', 'ipv6', 'state', 'changed'))
+    out = dict((k, item[k]) for k in ('vm', 'interface', 'peer', 'kind', 'ipv4', 'ipv6', 'state', 'changed'))
+    out['present'] = item.get('present', False)
+    return out
 
 
 def _diff_text(view):
@@ -256,7 +259,9 @@ def _diff_text(view):
     return json.dumps(view, indent=2, sort_keys=True) + '\n'
 
 
-def gathered(live, known):
+def gathered(live, known, suspended):
+    """Every managed interface. ipv4/ipv6 are the VM's addresses (the state file's; the live routes of
+    an interface the state file does not list), routes what the kernel routes to it now."""
     known_ifaces = dict((s['interface'], vm) for vm, s in known.items())
     out = []
     for name in sorted(live):
@@ -265,9 +270,13 @@ def gathered(live, known):
         if vm is None:
             continue
         view = _vm_plan.live_view(link)
+        spec = known.get(vm) or {}
         out.append({'vm': vm, 'interface': name, 'peer': link.peer if link.kind == 'veth' else None,
-                    'kind': link.kind, 'ipv4': view['ipv4'], 'ipv6': view['ipv6'], 'state': 'present',
-                    'changed': False, 'mac': link.mac, 'up': link.up, 'addresses': view['addresses'],
+                    'kind': link.kind, 'ipv4': list(spec.get('ipv4') or view['ipv4']),
+                    'ipv6': list(spec.get('ipv6') or view['ipv6']), 'routes': view['ipv4'] + view['ipv6'],
+                    'state': 'present', 'changed': False, 'mac': link.mac, 'up': link.up, 'carrier': link.carrier,
+                    'present': _presence.is_present(link, vm, suspended), 'suspended': vm in suspended,
+                    'leaving_to': spec.get('leaving_to'), 'addresses': view['addresses'],
                     'in_state_file': vm in known})
     return out
 
@@ -294,6 +303,12 @@ def global_forwarding_warnings(module):
             module.warn('%s is 0 on this node: VM traffic is not routed (the node role sets it)' % what)
 
 
+def agent_warning(module, runtime_dir):
+    if not _presence.agent_running(runtime_dir):
+        module.warn('the presence agent (vmnet-ipfabric-presence.service, role vmnet.ipfabric.node) is not running '
+                    'on this node: VM routes, and with them the announcements, follow a VM only while it runs')
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -302,6 +317,7 @@ def main():
                 ipv4=dict(type='list', elements='str', default=[]),
                 ipv6=dict(type='list', elements='str', default=[]),
                 state=dict(type='str', choices=['present', 'absent']),
+                leaving_to=dict(type='dict', options=dict(ipv4=dict(type='str'), ipv6=dict(type='str'))),
             )),
             kind=dict(type='str', choices=['tap', 'veth'], default='tap'),
             gateway_ipv4=dict(type='str', default='10.0.0.1'),
@@ -310,6 +326,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent', 'gathered'], default='present'),
             reconcile=dict(type='bool', default=False),
             state_dir=dict(type='path', default='/var/lib/vmnet-ipfabric'),
+            runtime_dir=dict(type='path', default=_presence.RUNTIME_DIR),
         ),
         supports_check_mode=True,
     )
@@ -347,18 +364,20 @@ def run(module):
         module.fail_json(msg='state_dir: %s' % e, **result)
 
     ip = _iproute.Iproute(module)
+    suspended = _presence.read_suspended(p['runtime_dir'])
     try:
         live = ip.read()
+        if p['state'] == 'gathered':
+            result['interfaces'] = gathered(live, known, suspended)
+            module.exit_json(**result)
+        handover, rules = ip.read_handover(_presence.HANDOVER_TABLE, _presence.HANDOVER_RULE_PRIORITY)
     except _iproute.IprouteError as e:
         module.fail_json(msg=str(e), **result)
 
-    if p['state'] == 'gathered':
-        result['interfaces'] = gathered(live, known)
-        module.exit_json(**result)
-
     # 2. plan
     try:
-        plan = _vm_plan.compute(present, absent, live, known, p['reconcile'], p['kind'], gw4, gw6, mac)
+        plan = _vm_plan.compute(present, absent, live, known, p['reconcile'], p['kind'], gw4, gw6, mac,
+                                suspended=suspended, handover=handover, handover_rules=rules)
     except _vm_plan.PlanError as e:
         module.fail_json(msg=str(e), **result)
 
@@ -381,10 +400,10 @@ def run(module):
         if item['state'] == 'present' and item['interface'] in sysctl_ifaces:
             item['changed'] = True
 
-    result['commands'] = batch
+    result['commands'] = ['ip ' + ' '.join(args) for args in plan.rules] + batch
     result['sysctls'] = ['%s=%s' % pv for pv in predicted_sysctls]
     result['interfaces'] = [_public(i) for i in plan.items]
-    result['changed'] = bool(batch or predicted_sysctls or files_changed)
+    result['changed'] = bool(plan.rules or batch or predicted_sysctls or files_changed)
     if module._diff:
         result['diff'] = [dict(before_header=i['vm'], after_header=i['vm'],
                                before=_diff_text(i['before']), after=_diff_text(i['after']))
@@ -393,10 +412,13 @@ def run(module):
     if module.check_mode or not result['changed']:
         if present:
             global_forwarding_warnings(module)
+            agent_warning(module, p['runtime_dir'])
         module.exit_json(**result)
 
     # 3. apply: one ip -batch, then sysctls, then re-read and verify
     try:
+        for args in plan.rules:
+            ip.run(args)
         ip.batch(batch)
     except _iproute.IprouteError as e:
         module.fail_json(msg='%s (the node may be partly changed; the state files were not updated)' % e, **result)
@@ -411,7 +433,9 @@ def run(module):
 
     try:
         live2 = ip.read()
-        check = _vm_plan.compute(present, absent, live2, plan.desired, p['reconcile'], p['kind'], gw4, gw6, mac)
+        handover2, rules2 = ip.read_handover(_presence.HANDOVER_TABLE, _presence.HANDOVER_RULE_PRIORITY)
+        check = _vm_plan.compute(present, absent, live2, plan.desired, p['reconcile'], p['kind'], gw4, gw6, mac,
+                                 handover=handover2, handover_rules=rules2, presence=plan.presence)
     except (_iproute.IprouteError, _vm_plan.PlanError) as e:
         module.fail_json(msg='verification after apply failed: %s' % e, **result)
     if check.batch:
@@ -430,6 +454,7 @@ def run(module):
             module.fail_json(msg='writing the state files in %s failed: %s' % (state_dir, e), **result)
 
     global_forwarding_warnings(module)
+    agent_warning(module, p['runtime_dir'])
     module.exit_json(**result)
 
 

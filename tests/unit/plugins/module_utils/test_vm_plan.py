@@ -100,7 +100,9 @@ def test_absent_removes_and_unknown_absent_is_noop(live, known):
     assert 'vm2' not in plan.desired
 
 
-def test_new_vm_is_created(live, known):
+def test_new_vm_is_created_without_routes_until_present(live, known):
+    """A new interface has no carrier: its VM is not there yet, so it gets no route (and no
+    announcement); once the VM holds it (carrier), the same plan adds exactly its routes."""
     present, absent = vms({'name': 'vm3', 'ipv4': ['198.51.100.30'], 'ipv6': ['2001:db8:100::30/128']}, kind='veth')
     plan = _vm_plan.compute(present, absent, live, known, False, 'veth', *GW)
     assert plan.lines == [
@@ -108,10 +110,55 @@ def test_new_vm_is_created(live, known):
         'link set dev vm3_net0 address 02:00:0a:00:00:01 alias vmnet-ipfabric:vm3 up',
         'addr replace 10.0.0.1/32 dev vm3_net0',
         'addr replace fe80::1/128 dev vm3_net0 nodad',
+    ]
+    assert plan.items[0]['interface'] == 'vm3_net0' and plan.items[0]['peer'] == 'vm3_vm0'
+    assert plan.items[0]['present'] is False and plan.items[0]['after']['ipv4'] == []
+    link = _iproute.Link('vm3_net0', kind='veth', mac=GW[2], alias='vmnet-ipfabric:vm3', up=True, carrier=True)
+    link.addresses = {'10.0.0.1/32', 'fe80::1/128'}
+    live['vm3_net0'] = link
+    plan = _vm_plan.compute(present, absent, live, dict(known, vm3=present[0]), False, 'veth', *GW)
+    assert plan.lines == [
         'route replace 198.51.100.30/32 dev vm3_net0 proto static',
         'route replace 2001:db8:100::30/128 dev vm3_net0 proto static',
     ]
-    assert plan.items[0]['interface'] == 'vm3_net0' and plan.items[0]['peer'] == 'vm3_vm0'
+
+
+def test_routes_follow_presence(live, known):
+    """No carrier (the VM stopped, crashed or left) or suspended by the hypervisor: its routes go."""
+    present, absent = vms(VM1)
+    live['vm1_net0'].carrier = False
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', *GW)
+    assert 'route del 198.51.100.10/32 dev vm1_net0 proto static' in plan.lines
+    assert 'route del 2001:db8:100::10/128 dev vm1_net0 proto static' in plan.lines
+    live['vm1_net0'].carrier = True
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', *GW, suspended={'vm1'})
+    assert [l for l in plan.lines if l.startswith('route')] == [
+        'route del 198.51.100.10/32 dev vm1_net0 proto static',
+        'route del 2001:db8:100::10/128 dev vm1_net0 proto static']
+    assert plan.items[0]['present'] is False
+
+
+def test_a_vm_that_left_gets_its_handover(live, known):
+    """leaving_to: once the VM is not present, its addresses go via the target node in the handover
+    table (not the main table, which FRR reads: the source still withdraws)."""
+    leaving = dict(VM1, leaving_to={'ipv4': '172.16.0.12', 'ipv6': 'fd0c:172:16::12'})
+    present, absent = vms(leaving)
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', *GW, handover_rules=())
+    assert [l for l in plan.lines if 'table' in l] == [] and plan.rules == []   # still present: nothing
+    live['vm1_net0'].carrier = False
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', *GW, handover_rules=())
+    assert plan.rules == [['-4', 'rule', 'add', 'priority', '1000', 'lookup', '4242'],
+                          ['-6', 'rule', 'add', 'priority', '1000', 'lookup', '4242']]
+    assert plan.lines[-2:] == [
+        'route replace 198.51.100.10/32 via 172.16.0.12 table 4242 proto static',
+        'route replace 2001:db8:100::10/128 via fd0c:172:16::12 table 4242 proto static']
+    # the switch removes the VM from the source: the handover goes with it
+    present, absent = vms({'name': 'vm1'}, state='absent')
+    known['vm1']['leaving_to'] = leaving['leaving_to']
+    plan = _vm_plan.compute(present, absent, live, known, False, 'tap', *GW,
+                            handover={'198.51.100.10/32': '172.16.0.12', '2001:db8:100::10/128': 'fd0c:172:16::12'})
+    assert 'route del 198.51.100.10/32 table 4242' in plan.lines
+    assert 'route del 2001:db8:100::10/128 table 4242' in plan.lines
 
 
 def test_kind_change_recreates(live, known):
@@ -160,6 +207,9 @@ def test_alias_collision_is_error(live, known, monkeypatch):
     ([{'name': 'vm1', 'ipv4': ['127.0.0.1']}], 'loopback'),
     ([{'name': 'vm1', 'ipv4': ['198.51.100.1']}, {'name': 'vm2', 'ipv4': ['198.51.100.1/32']}], 'claimed by two VMs'),
     ([{'name': 'vm1', 'state': 'gone'}], 'vms[0].state'),
+    ([{'name': 'vm1', 'leaving_to': {'ipv4': 'node2'}}], 'vms[0].leaving_to.ipv4'),
+    ([{'name': 'vm1', 'leaving_to': {'ipv4': 'fd0c::12'}}], 'not a unicast IPv4'),
+    ([{'name': 'vm1', 'leaving_to': {'host': '172.16.0.12'}}], 'vms[0].leaving_to'),
 ])
 def test_validation_errors(items, needle):
     with pytest.raises(_vm_plan.PlanError) as e:
@@ -179,7 +229,8 @@ def test_restore_files(known):
     lines = [l for l in batch.splitlines() if l and not l.startswith('#')]
     assert lines.count('tuntap add dev vm1_net0 mode tap') == 1
     assert 'link add vm2_net0 type veth peer name vm2_vm0' in lines
-    assert 'route replace 198.51.100.13/32 dev vm2_net0 proto static' in lines
+    # routes are the presence agent's once each VM is there again (the restore runs before the VMs start)
+    assert not [l for l in lines if l.startswith('route')]
     sysctl = _vm_plan.render_restore_sysctl(known)
     assert 'net/ipv6/conf/vm1_net0/accept_ra = 0' in sysctl.splitlines()
     assert 'net/ipv4/conf/a-v~djjv35_net0/rp_filter = 1' in sysctl.splitlines()

@@ -26,8 +26,12 @@ def ip_answer(args, kwargs):
             return 0, fixture('ip_addr.json'), ''
         if rest[:2] == ['-4', 'route']:
             return 0, fixture('ip_route4.json'), ''
+        if rest[:2] in (['-4', 'route'], ['-6', 'route']) and rest[-2:] == ['table', '4242']:
+            return 2, '', 'Error: ipv4: FIB table does not exist.\nDump terminated\n'
         if rest[:2] == ['-6', 'route']:
             return 0, fixture('ip_route6.json'), ''
+        if rest[1:2] == ['rule']:
+            return 0, '[]', ''
     if args == ['/usr/bin/ip', '-batch', '-']:
         return 0, '', ''
     raise AssertionError('unexpected command %r' % args)
