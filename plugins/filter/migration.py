@@ -3,32 +3,25 @@
 
 from __future__ import annotations
 
-import re
-
 from ansible.errors import AnsibleFilterError
 
-VM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+from ansible_collections.vmnet.ipfabric.plugins.module_utils._names import validate_vm_name
+
 PHASES = ("all", "prepare", "switch")
+LIVE = "kvm"   # the hypervisor whose VMs vm_migrate.yml moves itself (virsh migrate --live)
 
-
-def vm_migration_plan(found, vm_name, node, nodes, phase="all"):
-    """Plan the migration of ``vm_name`` to ``node``.
-
-    ``found`` maps each node of ``nodes`` to the ``interfaces`` that vmnet.ipfabric.vm_interface
-    gathered there. Returns ``{vm, source, target, ipv4, ipv6, phase, done}``: ``source`` is the
-    node the VM leaves (None when it is only on the target already: ``done`` is then true).
-    Every problem is an error naming the field, raised before anything changes.
-    """
-    if not isinstance(vm_name, str) or not VM_NAME_RE.match(vm_name):
-        raise AnsibleFilterError(
-            "vm_name: %r is not a valid VM name (1-63 characters of A-Z a-z 0-9 _ . -, starting with a "
-            "letter or digit)" % (vm_name,))
+def vm_migration_plan(found, vm_name, node, nodes, phase="all", hypervisors=None):
+    """Plan the migration of ``vm_name`` to ``node`` (see DOCUMENTATION)."""
+    reason = validate_vm_name(vm_name)
+    if reason:
+        raise AnsibleFilterError("vm_name: %r is not a valid VM name (%s)" % (vm_name, reason))
     nodes = list(nodes or [])
     if not isinstance(node, str) or node not in nodes:
         raise AnsibleFilterError("node: %r is not a host of the group ipfabric_nodes (%s)"
                                  % (node, ", ".join(sorted(nodes)) or "the group is empty"))
     if phase not in PHASES:
         raise AnsibleFilterError("vm_migrate_phase: %r is not one of %s" % (phase, ", ".join(PHASES)))
+    hypervisors = hypervisors or {}
     found = found or {}
     where = {}
     for host in nodes:
@@ -50,11 +43,22 @@ def vm_migration_plan(found, vm_name, node, nodes, phase="all"):
         raise AnsibleFilterError("node: %r has an interface of %r with other addresses (%s) than %s (%s)"
                                  % (node, vm_name, ", ".join(where[node].get("ipv4", []) + where[node].get("ipv6", [])),
                                     source, ", ".join(ipv4 + ipv6)))
+    live = False
+    if source:
+        kind_from, kind_to = hypervisors.get(source, LIVE), hypervisors.get(node, LIVE)
+        if kind_from != kind_to:
+            raise AnsibleFilterError("node: %r is a %s node and %r runs on %s, a %s node; a VM moves only between "
+                                     "nodes of the same kind" % (node, kind_to, vm_name, source, kind_from))
+        live = kind_from == LIVE
+        if phase == "all" and not live:
+            raise AnsibleFilterError("vm_migrate_phase: all moves KVM guests only; %r is on %s, a %s node: run "
+                                     "vm_migrate_phase=prepare, move the VM, then vm_migrate_phase=switch"
+                                     % (vm_name, source, kind_from))
     if phase == "switch" and source and node not in where:
         raise AnsibleFilterError("vm_migrate_phase: switch needs the prepared target; %r has no interface on %r "
                                  "(run vm_migrate_phase=prepare first)" % (vm_name, node))
     return {"vm": vm_name, "source": source, "target": node, "ipv4": ipv4, "ipv6": ipv6,
-            "phase": phase, "done": source is None}
+            "phase": phase, "done": source is None, "live": live}
 
 
 class FilterModule:
