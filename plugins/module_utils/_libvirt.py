@@ -119,7 +119,8 @@ class Virsh(object):
         rc, out, dummy = self.run('domjobinfo', name, '--completed', check=False, uri=uri or self.uri)
         return parse_jobinfo(out) if rc == 0 else {}
 
-    def migrate(self, name, target_uri, migrate_uri=None, timeout=300, persistent=True, undefine_source=True):
+    def migrate(self, name, target_uri, migrate_uri=None, timeout=300, persistent=True, undefine_source=True,
+                bandwidth=None):
         """Live-migrate ``name``; returns the seconds it took. After ``timeout`` s virsh gets SIGINT, which
         makes it abort the migration job (the domain goes on running here)."""
         args = ['migrate', '--live']
@@ -127,6 +128,8 @@ class Virsh(object):
             args.append('--persistent')
         if undefine_source:
             args.append('--undefinesource')
+        if bandwidth:
+            args += ['--bandwidth', str(int(bandwidth))]
         args += [name, target_uri]
         if migrate_uri:
             args.append(migrate_uri)

@@ -83,6 +83,9 @@ options:
     description: With V(migrated), seconds after which a migration still running is aborted.
     type: int
     default: 300
+  bandwidth:
+    description: With V(migrated), the most the migration may use, in MiB/s (C(virsh migrate --bandwidth)).
+    type: int
 notes:
   - Needs C(virsh) (libvirt-clients) on the node.
   - On real hardware the domain type is V(kvm); the lab runs qemu's TCG (domain type V(qemu)) because
@@ -202,6 +205,7 @@ def main():
             target_uri=dict(type='str'),
             migrate_uri=dict(type='str'),
             timeout=dict(type='int', default=300),
+            bandwidth=dict(type='int'),
         ),
         supports_check_mode=True,
     )
@@ -215,6 +219,8 @@ def main():
         module.fail_json(msg='target_uri: required to migrate (for example qemu+ssh://root@NODE/system)', **result)
     if p['timeout'] < 1:
         module.fail_json(msg='timeout: %d is not a number of seconds >= 1' % p['timeout'], **result)
+    if p['bandwidth'] is not None and p['bandwidth'] < 1:
+        module.fail_json(msg='bandwidth: %d is not a rate in MiB/s >= 1' % p['bandwidth'], **result)
 
     virsh = _libvirt.Virsh(module, p['uri'])
     try:
@@ -308,7 +314,8 @@ def main():
                 elif step == 'undefine':
                     virsh.undefine(name)
                 elif step == 'migrate':
-                    entry['seconds'] = round(virsh.migrate(name, p['target_uri'], p['migrate_uri'], p['timeout']), 3)
+                    entry['seconds'] = round(virsh.migrate(name, p['target_uri'], p['migrate_uri'], p['timeout'],
+                                                           bandwidth=p['bandwidth']), 3)
                     if d['autostart']:
                         virsh.run('autostart', name, uri=p['target_uri'])
                     entry['job'] = virsh.completed_job(name, uri=p['target_uri'])

@@ -8,6 +8,7 @@ is ever contacted.
 import json
 import os
 import subprocess
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.join(HERE, "lab")
@@ -29,16 +30,45 @@ def vtysh_json(host, command):
     return json.loads(out) if out.strip() else {}
 
 
+STATE_FILE = "/var/lib/vmnet-ipfabric/vm_interfaces.json"     # vmnet.ipfabric.vm_interface's, on each node
+HYPERVISOR = {"node1": "kvm", "node2": "kvm", "node3": "lxd"}  # as tests/lab/lab writes the inventory
+
+
 def lab_vms(node):
+    """The VMs running on a node: libvirt domains on KVM nodes, namespace "containers" on node3."""
+    if HYPERVISOR.get(node) == "kvm":
+        out = lab_exec(node, "virsh", "-q", "list", "--name").stdout
+        return sorted(l.strip() for l in out.splitlines() if l.strip())
     return json.loads(lab_exec(node, "/usr/local/sbin/lab-vm", "list").stdout)
 
 
+def domstate(node, vm):
+    """libvirt's state of domain ``vm`` on ``node`` ('running', 'paused', 'shut off'), None if undefined."""
+    res = lab_exec(node, "virsh", "-q", "domstate", vm, check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
 def vm_addresses(node, vm):
-    links = json.loads(lab_exec(node, "ip", "-n", "vm-" + vm, "-j", "addr", "show", "dev", "eth0").stdout)
-    addrs = [a for link in links for a in link.get("addr_info", []) if a.get("scope") == "global"]
-    v4 = [a["local"] for a in addrs if a["family"] == "inet"]
-    v6 = [a["local"] for a in addrs if a["family"] == "inet6"]
+    """(IPv4, IPv6) of a VM, from its node's desired state (what vm_interface routes to it)."""
+    res = lab_exec(node, "cat", STATE_FILE, check=False)
+    spec = (json.loads(res.stdout).get("vms", {}) if res.returncode == 0 and res.stdout.strip() else {}).get(vm)
+    if not spec:
+        return None, None
+    v4 = [a.split("/")[0] for a in spec.get("ipv4") or []]
+    v6 = [a.split("/")[0] for a in spec.get("ipv6") or []]
     return (v4[0] if v4 else None), (v6[0] if v6 else None)
+
+
+def guest(node, vm, line, check=True, timeout=60):
+    """Run one shell line inside the lab VM ``vm`` on ``node`` (the KVM guest's serial console, or the
+    namespace of the LXD-style node's "container"); returns (exit status, output)."""
+    if HYPERVISOR.get(node) == "kvm":
+        res = lab_exec(node, "/usr/local/sbin/lab-vm", "console", vm, line, check=False, timeout=timeout)
+    else:
+        res = lab_exec(node, "ip", "netns", "exec", "vm-" + vm, "sh", "-c", line, check=False, timeout=timeout)
+    if check and res.returncode != 0:
+        raise RuntimeError("{} on {}: {!r} failed ({}): {}{}".format(vm, node, line, res.returncode, res.stdout, res.stderr))
+    return res.returncode, res.stdout
 
 
 def vm_interface(node, vm):
@@ -67,8 +97,33 @@ def ping(src_host, address, count=3, interval="0.2", wait="1"):
     return res.returncode == 0
 
 
+def wait_reachable(address, timeout=90, src="inet1"):
+    """Poll (bounded) until ``address`` answers ping from ``src``; True when it did. A real guest needs
+    some seconds to boot under qemu's TCG; this waits for the answer, not for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ping(src, address, count=1, wait="1"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def find_vm(vm):
     for node in NODES:
         if vm in lab_vms(node):
             return node
     return None
+
+
+def wait_for(what, probe, timeout, interval=0.5):
+    """Poll probe() until it returns a true value and return that value; after ``timeout`` seconds
+    raise AssertionError naming what was waited for and the last value seen (bounded, never a sleep
+    standing in for a condition)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after {} s waiting for {}; last: {!r}".format(timeout, what, value)[:4000])
+        time.sleep(interval)

@@ -34,8 +34,33 @@ class PlaybookResult:
     def changed(self):
         return sum(h["changed"] for h in self.recap.values())
 
+    def failures(self):
+        """Each failed task: its name and the whole result Ansible printed for it (msg included)."""
+        out, task = [], None
+        lines = self.output.splitlines()
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith("TASK ["):
+                task = line.split("[", 1)[1].rsplit("]", 1)[0]
+            elif line.startswith(("fatal: ", "failed: ")) or "FAILED!" in line or line.startswith("[ERROR]"):
+                block = [line]
+                i += 1
+                while i < len(lines) and (lines[i].startswith((" ", "\t")) or not lines[i].strip()):
+                    if lines[i].strip():
+                        block.append(lines[i])
+                    i += 1
+                out.append("task {!r}:\n{}".format(task, "\n".join(block)[:4000]))
+                continue
+            i += 1
+        return out
+
     def __repr__(self):
-        return "<playbook rc={} recap={}>\n{}".format(self.rc, self.recap, self.output[-6000:])
+        failures = self.failures()
+        head = "<playbook rc={} recap={}>".format(self.rc, self.recap)
+        if failures:
+            return head + "\nfailed:\n" + "\n".join(failures) + "\n--- end of the output:\n" + self.output[-2000:]
+        return head + "\n" + self.output[-6000:]
 
 
 def run_playbook(playbook, *extra, check=True):
