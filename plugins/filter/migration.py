@@ -10,8 +10,9 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils._names import valid
 PHASES = ("all", "prepare", "switch")
 LIVE = "kvm"   # the hypervisor whose VMs vm_migrate.yml moves itself (virsh migrate --live)
 
+
 def vm_migration_plan(found, vm_name, node, nodes, phase="all", hypervisors=None):
-    """Plan the migration of ``vm_name`` to ``node`` (see DOCUMENTATION)."""
+    """Plan the migration of ``vm_name`` to ``node`` (docs: vm_migration_plan.yml next to this file)."""
     reason = validate_vm_name(vm_name)
     if reason:
         raise AnsibleFilterError("vm_name: %r is not a valid VM name (%s)" % (vm_name, reason))

@@ -321,15 +321,19 @@ class Agent(object):
                 log('presence: %s' % e)
 
 
+def _stop(*dummy):
+    raise SystemExit(0)
+
+
 def main(argv=None):
     import argparse
-    parser = argparse.ArgumentParser(prog='vmnet-ipfabric-presence', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(prog='vmnet-ipfabric-presence', description=__doc__.split('\n\n', 1)[0])
     parser.add_argument('--state-dir', default='/var/lib/vmnet-ipfabric')
     parser.add_argument('--runtime-dir', default=_presence.RUNTIME_DIR)
     parser.add_argument('--resync', type=float, default=30.0, help='seconds between full passes (default 30)')
     parser.add_argument('--once', action='store_true', help='one full pass, then exit')
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    signal.signal(signal.SIGTERM, _stop)
     agent = Agent(args.state_dir, args.runtime_dir, args.resync)
     try:
         return agent.run(once=args.once)
@@ -339,4 +343,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(main())

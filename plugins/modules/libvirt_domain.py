@@ -22,7 +22,7 @@ description:
     statistics (total time, downtime) as the target reports them. V(gathered) changes nothing.
   - The domain's NIC is the pre-made tap C(<vm>_net0) of M(vmnet.ipfabric.vm_interface) (C(type='ethernet'),
     C(managed='no'); the node role's C(libvirt-interface.xml.j2)); libvirt only opens it. Routing follows
-    the VM by itself (the node's presence agent): the target announces once its incoming qemu holds its
+    the VM by itself (the node's presence agent). The target announces once its incoming qemu holds its
     tap, the source withdraws the moment libvirt suspends the domain for the last copy.
   - A live migration that fails or times out (C(virsh) is interrupted after O(timeout) seconds, which
     aborts the migration job) leaves the domain running on this node; the module fails with libvirt's
@@ -162,8 +162,8 @@ domains:
       sample: 0.81
     job:
       description:
-        - With V(migrated), the migration as the target reports it (C(virsh domjobinfo --completed)):
-          C(time_ms), C(downtime_ms), C(setup_ms), C(data_total) (bytes), C(iterations).
+        - With V(migrated), the migration as the target reports it (C(virsh domjobinfo --completed)), with
+          C(time_ms), C(downtime_ms), C(setup_ms), C(data_total) (bytes) and C(iterations).
       type: dict
       sample: {time_ms: 792, downtime_ms: 129, setup_ms: 0, data_total: 101318656, iterations: 3}
 '''

@@ -17,8 +17,14 @@ description:
   - Creates, updates and removes the host side of each VM's network link on a node of the routed IP fabric.
   - Each VM gets an interface C(<vm>_net0) (a tap for KVM, a veth pair for LXD) that carries the cluster
     gateway addresses (O(gateway_ipv4)/32 and O(gateway_ipv6)/128, the latter added with C(nodad)) and the
-    same MAC O(gateway_mac) on every node, is up, and has a C(proto static) route to each of the VM's /32 and
-    /128 addresses.
+    same MAC O(gateway_mac) on every node, is up, and, while the VM is present, has a C(proto static) route
+    to each of the VM's /32 and /128 addresses.
+  - Routes follow the VM (docs/architecture.md, VM presence). A VM is present while its interface has carrier
+    (a qemu holds the tap open, the container's veth peer is up) and its hypervisor has not suspended it; only
+    then does it have its routes, so FRR's C(bgp network import-check) announces it only then. A new interface
+    has no carrier, so it gets no route until its VM attaches; the node role's presence agent
+    (C(vmnet-ipfabric-presence.service)) adds and removes the routes on every carrier and libvirt event. The
+    module warns when that agent does not run.
   - Interface names follow docs/architecture.md. C(<vm>_net0) when it fits in 15 characters, else
     C(<first 3 chars>~<6 base32 chars of sha256(vm)>_net0). The veth peer is the same stem with C(_vm0).
     The full VM name is stored in the interface alias C(vmnet-ipfabric:<vm>) and returned.
@@ -37,9 +43,9 @@ description:
     changed or removed. An interface of the same name that the module did not make is an error.
   - After a change the node's whole desired state is written atomically to
     O(state_dir)/vm_interfaces.json, O(state_dir)/restore.batch (an C(ip -force -batch) file that recreates
-    every link, MAC, alias, address and route from scratch) and O(state_dir)/restore.sysctl (a
-    C(sysctl -p) file). The node role's C(vmnet-ipfabric-restore.service) replays them at boot before FRR,
-    libvirtd and LXD start.
+    every link, MAC, alias and address from scratch; the routes come with each VM) and
+    O(state_dir)/restore.sysctl (a C(sysctl -p) file). The node role's C(vmnet-ipfabric-restore.service)
+    replays them at boot before FRR, libvirtd and LXD start.
 extends_documentation_fragment:
   - vmnet.ipfabric.attributes
 attributes:
@@ -80,6 +86,21 @@ options:
           - State of this VM's interface; defaults to the top-level O(state).
         type: str
         choices: [present, absent]
+      leaving_to:
+        description:
+          - The underlay addresses of the node this VM is migrating to (set by playbooks/vm_migrate.yml on the
+            source). Once the VM is not present here any more, its addresses are routed via these in the handover
+            table (4242, looked up before main by one C(ip rule) per family), so packets that still arrive are
+            forwarded while the fabric converges; FRR reads only the main table, so the node withdraws at once.
+            Omit it (or give V({})) to clear it.
+        type: dict
+        suboptions:
+          ipv4:
+            description: IPv4 underlay address of the target node.
+            type: str
+          ipv6:
+            description: IPv6 underlay address of the target node.
+            type: str
   kind:
     description:
       - V(tap) for KVM/QEMU (libvirt C(<interface type='ethernet'><target dev='<vm>_net0' managed='no'/>)),
@@ -118,6 +139,10 @@ options:
     description: Directory of the node-local desired state and restore files.
     type: path
     default: /var/lib/vmnet-ipfabric
+  runtime_dir:
+    description: The presence agent's runtime directory (which VMs libvirt suspended, its pid file).
+    type: path
+    default: /run/vmnet-ipfabric
 notes:
   - Needs iproute2 with JSON output (C(ip -json)); fails with a clear message otherwise.
   - Boot unit (owned by the node role) runs C(ip -force -batch /var/lib/vmnet-ipfabric/restore.batch) then
@@ -180,15 +205,42 @@ interfaces:
       type: str
       sample: tap
     ipv4:
-      description: The VM's IPv4 host routes.
+      description:
+        - The VM's IPv4 addresses (/32). With O(state=gathered), from the state file (or, for an interface it does
+          not list, from the routes the kernel has).
       type: list
       elements: str
       sample: [198.51.100.10/32]
     ipv6:
-      description: The VM's IPv6 host routes.
+      description: The VM's IPv6 addresses (/128), like RV(interfaces[].ipv4).
       type: list
       elements: str
       sample: ["2001:db8:100::10/128"]
+    present:
+      description: Whether the VM is present on the node (carrier, not suspended), so that it is routed.
+      type: bool
+      sample: true
+    routes:
+      description: With O(state=gathered), the /32 and /128 the kernel routes to the interface now.
+      type: list
+      elements: str
+      returned: with O(state=gathered)
+      sample: [198.51.100.10/32]
+    carrier:
+      description: With O(state=gathered), whether the interface has carrier.
+      type: bool
+      returned: with O(state=gathered)
+      sample: true
+    suspended:
+      description: With O(state=gathered), whether the presence agent saw libvirt suspend the VM.
+      type: bool
+      returned: with O(state=gathered)
+      sample: false
+    leaving_to:
+      description: With O(state=gathered), the migration target recorded for the VM (see O(vms[].leaving_to)).
+      type: dict
+      returned: with O(state=gathered)
+      sample: {ipv4: 172.16.0.12, ipv6: "fd0c:172:16::12"}
     state:
       description: V(present) or V(absent).
       type: str
@@ -198,7 +250,7 @@ interfaces:
       type: bool
       sample: true
 commands:
-  description: The C(ip -batch) lines run (or, in check mode, that would run).
+  description: The C(ip -batch) lines run (or, in check mode, that would run), after any C(ip rule) command.
   returned: always
   type: list
   elements: str

@@ -26,7 +26,8 @@ class GuestError(Exception):
 
 
 def _run(argv, cwd=None):
-    res = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    res = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                         check=False)
     if res.returncode != 0:
         raise GuestError("{} failed: {}".format(" ".join(argv), res.stdout.strip()[-2000:]))
     return res.stdout
@@ -69,8 +70,12 @@ def write_newc(root, out):
                 entry(rel, stat.S_IFDIR | 0o755, nlink=2)
             for name in sorted(files):
                 path = os.path.join(d, name)
+                arc = os.path.normpath(os.path.join(rel, name))
+                if os.path.islink(path):
+                    entry(arc, stat.S_IFLNK | 0o777, os.readlink(path).encode())
+                    continue
                 with open(path, "rb") as fh:
-                    entry(os.path.normpath(os.path.join(rel, name)), stat.S_IFREG | (os.stat(path).st_mode & 0o777), fh.read())
+                    entry(arc, stat.S_IFREG | (os.stat(path).st_mode & 0o777), fh.read())
         entry("TRAILER!!!", 0)
 
 
@@ -90,6 +95,7 @@ def build(rootfs, log=print):
         for sub in ("bin", "lib/modules", "proc", "sys", "dev", "tmp"):
             os.makedirs(os.path.join(initrd, sub))
         shutil.copy(os.path.join(tree, "bin", "busybox"), os.path.join(initrd, "bin", "busybox"))
+        os.symlink("busybox", os.path.join(initrd, "bin", "sh"))
         shutil.copy(os.path.join(HERE, "image", "guest-init"), os.path.join(initrd, "init"))
         os.chmod(os.path.join(initrd, "init"), 0o755)
         for mod in MODULES:

@@ -50,7 +50,10 @@ class PlaybookResult:
                     if lines[i].strip():
                         block.append(lines[i])
                     i += 1
-                out.append("task {!r}:\n{}".format(task, "\n".join(block)[:4000]))
+                if len(block) > 40:     # a long result (a loop, an argv of hundreds): keep what explains it
+                    keep = [l for l in block[20:-10] if l.strip().startswith(("msg:", "stderr", "rc:", "reason"))]
+                    block = block[:20] + ["    ... ({} lines) ...".format(len(block) - 30)] + keep + block[-10:]
+                out.append("task {!r}:\n{}".format(task, "\n".join(block)[:6000]))
                 continue
             i += 1
         return out

@@ -48,6 +48,21 @@ def snapshot(hosts=tuple(HOSTS)):
         return dict(zip(hosts, ex.map(host_snapshot, hosts)))
 
 
+def settled_snapshot(hosts=tuple(HOSTS), timeout=60):
+    """A snapshot once the hosts have settled: two in a row alike (a VM that just became present gets
+    its routes from the presence agent and a kernel link-local address that is tentative for a second)."""
+    deadline = time.monotonic() + timeout
+    last = snapshot(hosts)
+    while True:
+        time.sleep(1)
+        now = snapshot(hosts)
+        if now == last:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError("the hosts did not settle in {} s: {}".format(timeout, diff_snapshots(last, now)))
+        last = now
+
+
 def diff_snapshots(before, after):
     """A short description of what changed between two snapshots ('' when nothing)."""
     lines = []

@@ -24,8 +24,8 @@ BASE_VM = "rel-base"
 def baseline(site):
     """One VM on node1 (so the store and the hosts hold state that a bad run could damage)."""
     run_playbook("vm_create.yml", "-e", json.dumps(
-        {"vms": [{"name": BASE_VM, "node": "node1"}], "vm_create_attach_lab_vms": False}))
-    yield {"hosts": rl.snapshot(), "store": rl.store_dump(), "held": rl.held()[BASE_VM]}
+        {"vms": [{"name": BASE_VM, "node": "node1"}], "lab_vms": "nic"}))
+    yield {"hosts": rl.settled_snapshot(), "store": rl.store_dump(), "held": rl.held()[BASE_VM]}
     run_playbook("vm_delete.yml", "-e", "vm_name=" + BASE_VM, check=False)
 
 
@@ -74,7 +74,7 @@ VM_CREATE_CASES = {
 @pytest.mark.parametrize("case", sorted(VM_CREATE_CASES))
 def test_vm_create_rejects(baseline, case):
     extra, needles = VM_CREATE_CASES[case]
-    res = run_playbook("vm_create.yml", "-e", json.dumps(dict(extra, vm_create_attach_lab_vms=False)), check=False)
+    res = run_playbook("vm_create.yml", "-e", json.dumps(dict(extra, lab_vms="nic")), check=False)
     failed_with(res, *needles)
     assert_unchanged(baseline, rl.NODES, res)
 
@@ -84,7 +84,7 @@ def test_vm_create_exhausted_pool(baseline):
     v4, v6 = baseline["held"]["ipv4"], baseline["held"]["ipv6"]
     tiny = {"name": "public", "ipv4": ["{0}-{0}".format(v4)], "ipv6": ["{0}-{0}".format(v6)]}
     res = run_playbook("vm_create.yml", "-e", json.dumps({"vm_name": "rel-x", "node": "node2", "ipfabric_pools": [tiny],
-                                                          "vm_create_attach_lab_vms": False}), check=False)
+                                                          "lab_vms": "nic"}), check=False)
     failed_with(res, "public")
     assert "exhausted" in res.output or "no free" in res.output, res
     assert_unchanged(baseline, rl.NODES, res)

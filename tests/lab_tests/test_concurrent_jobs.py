@@ -44,8 +44,8 @@ def test_four_concurrent_creates_get_distinct_reachable_addresses(lab, site, ipa
         assert None not in v4s and len(set(v4s)) == len(VMS), addresses
         assert None not in v6s and len(set(v6s)) == len(VMS), addresses
         for vm, (v4, v6) in addresses.items():
-            assert lab.ping("inet1", v4), (vm, v4)
-            assert lab.ping("inet1", v6), (vm, v6)
+            assert lab.wait_reachable(v4), (vm, v4)      # a KVM guest boots first
+            assert lab.wait_reachable(v6), (vm, v6)
     finally:
         run_playbook("vm_delete.yml", "-e", ipam_extra_vars,
                      "-e", json.dumps({"vms": [{"name": vm} for vm, dummy in VMS]}), check=False)

@@ -24,7 +24,7 @@ NODE_ADDR = {"node1": "172.16.0.11", "node2": "172.16.0.12", "node3": "172.16.0.
 
 def create(names, node):
     return run_playbook("vm_create.yml", "-e", json.dumps({"vms": [{"name": n, "node": node} for n in names],
-                                                           "vm_create_attach_lab_vms": False}))
+                                                           "lab_vms": "nic"}))
 
 
 def delete(names):
@@ -47,7 +47,7 @@ def start_vm_create(names, node):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
             os.path.join(REPO, "playbooks", "vm_create.yml"), "-e",
-            json.dumps({"vms": [{"name": n, "node": node} for n in names], "vm_create_attach_lab_vms": False})]
+            json.dumps({"vms": [{"name": n, "node": node} for n in names], "lab_vms": "nic"})]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True, start_new_session=True)
 

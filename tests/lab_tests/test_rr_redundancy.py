@@ -87,6 +87,8 @@ def test_losing_either_rr_loses_no_vm_route(lab, site):
     want = expected_routes(lab)
     wait_for("every VM route on core1", lambda: not missing_routes(lab, want) or missing_routes(lab, want), 30)
     addresses = [p.split("/")[0] for fam in want.values() for p in fam]
+    for address in addresses:                               # the KVM guests boot first
+        assert lab.wait_reachable(address), address
     try:
         for rr, (rr4, rr6) in RRS.items():
             lab.lab_exec(rr, "systemctl", "stop", "frr")

@@ -95,7 +95,7 @@ def test_node_announcing_a_vm_it_does_not_host_is_flagged(site, tmp_path):
     if not __import__("os").path.exists(rl.REPO + "/playbooks/verify.yml"):
         pytest.skip("playbooks/verify.yml does not exist yet")
     run_playbook("vm_create.yml", "-e", json.dumps({"vms": [{"name": "rel-h0", "node": "node2"}],
-                                                   "vm_create_attach_lab_vms": False}))
+                                                   "lab_vms": "nic"}))
     addr = rl.held()["rel-h0"]["ipv4"] + "/32"
     try:
         originate("node3", [addr])

@@ -37,9 +37,9 @@ def test_vm_create_routes_announces_and_reaches(lab, site):
     paths = bgp_paths("core1", v4 + "/32")
     sources = {p.get("peer", {}).get("peerId") for p in paths}
     assert sources == {"172.16.0.2", "172.16.0.3"}, paths
-    assert lab.ping("inet1", v4)
+    assert lab.wait_reachable(v4)                  # a KVM guest: reachable once it has booted
     assert lab.core_routes("ipv6").get(v6 + "/128") == ["fd0c:172:16::12"]
-    assert lab.ping("inet1", v6)
+    assert lab.wait_reachable(v6)
 
     again = run_playbook("vm_create.yml", "-e", "vm_name=skel1", "-e", "node=node2")
     assert again.changed == 0, again
