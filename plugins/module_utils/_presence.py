@@ -9,8 +9,8 @@ a VM's /32 and /128 only while the VM is *present* on it:
 * its NIC is attached: ``<vm>_net0`` has carrier (``LOWER_UP``). A tap has carrier while a qemu
   holds it open, a veth while its peer is up inside the container; a VM that stops, crashes or
   leaves with a live migration drops it;
-* and its hypervisor has not suspended it (libvirt's "Suspended" lifecycle events, kept by the
-  presence agent in the runtime file below). The source of a live migration is suspended for the
+* and its hypervisor has not suspended it (libvirt's "Suspended" lifecycle events, LXD's
+  "instance-paused", kept by the presence agent in the runtime file below). The source of a live migration is suspended for the
   final copy, so the source withdraws the moment the downtime starts, while the target (whose
   incoming qemu holds its tap from the start of the migration) already announces.
 
@@ -154,6 +154,38 @@ def parse_lifecycle(line):
 
 def suspended_after(event):
     return SUSPENDED_AFTER.get(event)
+
+
+# ---- LXD lifecycle events, as `lxc monitor --type=lifecycle --format=json` prints them (one per line) -----
+
+# action -> whether the instance is suspended (frozen) afterwards; other actions say nothing about it
+LXD_SUSPENDED_AFTER = {
+    'instance-paused': True,
+    'instance-resumed': False, 'instance-started': False, 'instance-stopped': False, 'instance-shutdown': False,
+    'instance-restarted': False, 'instance-deleted': False,
+}
+
+
+def parse_lxd_lifecycle(line):
+    """(instance, action) of one LXD lifecycle event line, or None for anything else."""
+    line = (line or '').strip()
+    if not line.startswith('{'):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get('type') != 'lifecycle':
+        return None
+    meta = event.get('metadata') or {}
+    source = meta.get('source') or ''
+    if not source.startswith('/1.0/instances/') or not meta.get('action'):
+        return None
+    return source[len('/1.0/instances/'):].split('?')[0], meta['action']
+
+
+def lxd_suspended_after(action):
+    return LXD_SUSPENDED_AFTER.get(action)
 
 
 # ---- rtnetlink link messages (RTM_NEWLINK / RTM_DELLINK) --------------------------------------------

@@ -4,15 +4,16 @@
 """The node's presence agent: keeps every VM's routes in step with the VM (stdlib only, Python 3.6+).
 
 Installed by the node role as ``vmnet-ipfabric-presence.service``. It listens to the kernel's link
-events (rtnetlink) and to libvirt's lifecycle events (``virsh event --loop``, when libvirt is
-installed) and, on each, applies the rule of module_utils/_presence.py to the VMs concerned:
+events (rtnetlink) and to the hypervisor's lifecycle events (libvirt: ``virsh event --loop``; LXD:
+``lxc monitor --type=lifecycle``) and, on each, applies the rule of module_utils/_presence.py to the
+VMs concerned:
 a VM's /32 and /128 exist in the kernel only while it is present, so FRR's import-check (or BIRD's
 kernel protocol) announces and withdraws them by themselves. It changes routes only (main table and
 the handover table), never links or addresses: those belong to vm_interface, whose lock it takes
 so the two never interleave.
 
     python3 -m ansible_collections.vmnet.ipfabric.plugins.module_utils._presence_agent \\
-        [--state-dir DIR] [--runtime-dir DIR] [--resync SECONDS] [--once]
+        [--state-dir DIR] [--runtime-dir DIR] [--resync SECONDS] [--hypervisor auto|kvm|lxd|none] [--once]
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,7 +36,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
 VM_INTERFACE_LOCK = 'vmnet-ipfabric-vm_interface.lock'   # the lock of plugins/modules/vm_interface.py
 RTMGRP_LINK = 1
 DEBOUNCE = 0.005            # seconds to gather a burst of events into one reconcile
-VIRSH_RESTART = 2.0         # seconds between attempts to (re)subscribe to libvirt's events
+RESTART_MIN, RESTART_MAX = 2.0, 60.0    # back-off between attempts to (re)subscribe to hypervisor events
 PATHS = ('/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin')
 
 
@@ -68,19 +69,34 @@ class Runner(object):
         return proc.returncode, out, err
 
 
-class Libvirt(object):
-    """``virsh event --loop --event lifecycle`` as a line source, restarted when it ends."""
+class Hypervisor(object):
+    """One hypervisor's lifecycle events as a line stream (a subprocess, restarted with a growing
+    back-off when it ends) and its list of paused instances. Subclasses give the commands."""
 
-    def __init__(self, virsh, uri='qemu:///system'):
-        self.virsh = virsh
-        self.uri = uri
+    name = ''
+
+    def __init__(self, binary):
+        self.bin = binary
         self.proc = None
         self.buf = b''
         self.next_start = 0.0
-        self.domain_vm = {}     # libvirt domain name -> VM name (when they differ: from domiflist)
+        self.backoff = RESTART_MIN
+        self.instance_vm = {}   # instance name -> VM name, for instances not named like their VM
 
-    def fileno(self):
-        return self.proc.stdout.fileno() if self.proc is not None else None
+    def event_argv(self):
+        raise NotImplementedError
+
+    def parse(self, line):
+        """(instance, suspended afterwards or None, text for the log) of an event line, or None."""
+        raise NotImplementedError
+
+    def paused(self):
+        """Instances the hypervisor reports paused now, or None when it does not answer."""
+        raise NotImplementedError
+
+    def interfaces(self, instance):
+        """Host-side interface names of an instance's NICs (for instances not named like their VM)."""
+        return []
 
     def ensure(self):
         """Start the event subscription when it is not running; True when it was (re)started."""
@@ -90,9 +106,10 @@ class Libvirt(object):
             self.proc = None
         if time.time() < self.next_start:
             return False
-        self.next_start = time.time() + VIRSH_RESTART
-        self.proc = subprocess.Popen([self.virsh, '-q', '-c', self.uri, 'event', '--loop', '--event', 'lifecycle'],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        self.next_start = time.time() + self.backoff
+        self.backoff = min(self.backoff * 2, RESTART_MAX)
+        self.proc = subprocess.Popen(self.event_argv(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL)
         self.buf = b''
         return True
 
@@ -106,43 +123,86 @@ class Libvirt(object):
             self.proc.wait()
             self.proc = None
             return []
+        self.backoff = RESTART_MIN       # it answered: a later failure starts the back-off afresh
         self.buf += data
         lines = self.buf.split(b'\n')
         self.buf = lines.pop()
         return [l.decode('utf-8', 'replace') for l in lines]
 
-    def paused(self):
-        """Names of the domains libvirt reports paused now, or None when libvirt does not answer."""
+    def _output(self, argv):
         try:
-            out = subprocess.check_output([self.virsh, '-q', '-c', self.uri, 'list', '--state-paused', '--name'],
-                                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=20)
+            return subprocess.check_output(argv, stderr=subprocess.DEVNULL, universal_newlines=True, timeout=20)
         except (subprocess.SubprocessError, OSError):
             return None
-        return set(l.strip() for l in out.splitlines() if l.strip())
-
-    def interfaces(self, domain):
-        """Target device names of a domain's interfaces (for domains not named like their VM)."""
-        try:
-            out = subprocess.check_output([self.virsh, '-q', '-c', self.uri, 'domiflist', domain],
-                                          stderr=subprocess.DEVNULL, universal_newlines=True, timeout=20)
-        except (subprocess.SubprocessError, OSError):
-            return []
-        return [l.split()[0] for l in out.splitlines() if l.split()]
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
 
 
+class Libvirt(Hypervisor):
+    """``virsh event --loop --event lifecycle`` (KVM nodes)."""
+
+    name = 'libvirt'
+
+    def __init__(self, binary, uri='qemu:///system'):
+        super(Libvirt, self).__init__(binary)
+        self.uri = uri
+
+    def event_argv(self):
+        return [self.bin, '-q', '-c', self.uri, 'event', '--loop', '--event', 'lifecycle']
+
+    def parse(self, line):
+        ev = _presence.parse_lifecycle(line)
+        if ev is None:
+            return None
+        domain, event, detail = ev
+        return domain, _presence.suspended_after(event), '%s %s' % (event, detail)
+
+    def paused(self):
+        out = self._output([self.bin, '-q', '-c', self.uri, 'list', '--state-paused', '--name'])
+        return None if out is None else set(l.strip() for l in out.splitlines() if l.strip())
+
+    def interfaces(self, instance):
+        out = self._output([self.bin, '-q', '-c', self.uri, 'domiflist', instance]) or ''
+        return [l.split()[0] for l in out.splitlines() if l.split()]
+
+
+class Lxd(Hypervisor):
+    """``lxc monitor --type=lifecycle --format=json`` (LXD nodes)."""
+
+    name = 'lxd'
+
+    def event_argv(self):
+        return [self.bin, 'monitor', '--type=lifecycle', '--format=json']
+
+    def parse(self, line):
+        ev = _presence.parse_lxd_lifecycle(line)
+        if ev is None:
+            return None
+        instance, action = ev
+        return instance, _presence.lxd_suspended_after(action), action
+
+    def paused(self):
+        out = self._output([self.bin, 'list', '--format', 'csv', '-c', 'ns'])
+        if out is None:
+            return None
+        return set(l.split(',')[0] for l in out.splitlines() if l.endswith(',FROZEN'))
+
+
 class Agent(object):
-    def __init__(self, state_dir, runtime_dir, resync):
+    def __init__(self, state_dir, runtime_dir, resync, hypervisor='auto'):
         self.state_dir = state_dir
         self.runtime_dir = runtime_dir
         self.resync = resync
         self.ip = _iproute.Iproute(Runner())
         self.suspended = _presence.read_suspended(runtime_dir)
-        virsh = which('virsh')
-        self.libvirt = Libvirt(virsh) if virsh else None
+        self.hypervisor = None
+        for kind, cls, binary in (('kvm', Libvirt, 'virsh'), ('lxd', Lxd, 'lxc')):
+            path = which(binary)
+            if path and hypervisor in (kind, 'auto'):
+                self.hypervisor = cls(path)
+                break
         self._known = (None, {})
 
     # -- desired state (vm_interface's state file, re-read when it changes) ---------------------------
@@ -167,14 +227,17 @@ class Agent(object):
                 return vm
         return None
 
-    def vm_of_domain(self, domain):
+    def vm_of_instance(self, instance):
+        """The VM of a libvirt domain or LXD instance: the one of the same name, else the one whose
+        interface the instance uses."""
         known = self.known()
-        if domain in known:
-            return domain
-        if domain not in self.libvirt.domain_vm:
-            ifaces = set(self.libvirt.interfaces(domain))
-            self.libvirt.domain_vm[domain] = next((vm for vm, s in known.items() if s.get('interface') in ifaces), None)
-        return self.libvirt.domain_vm[domain]
+        if instance in known:
+            return instance
+        cache = self.hypervisor.instance_vm
+        if instance not in cache:
+            ifaces = set(self.hypervisor.interfaces(instance))
+            cache[instance] = next((vm for vm, s in known.items() if s.get('interface') in ifaces), None)
+        return cache[instance]
 
     # -- applying the rule ----------------------------------------------------------------------------
     def reconcile(self, vms=None, why=''):
@@ -224,12 +287,12 @@ class Agent(object):
             self.suspended = set(vms)
             _presence.write_suspended(self.suspended, self.runtime_dir)
 
-    def resync_libvirt(self):
-        if self.libvirt is None:
+    def resync_hypervisor(self):
+        if self.hypervisor is None:
             return
-        paused = self.libvirt.paused()
+        paused = self.hypervisor.paused()
         if paused is not None:
-            self.set_suspended(set(v for v in (self.vm_of_domain(d) for d in paused) if v))
+            self.set_suspended(set(v for v in (self.vm_of_instance(d) for d in paused) if v))
 
     # -- event sources --------------------------------------------------------------------------------
     def link_events(self, sock):
@@ -248,16 +311,15 @@ class Agent(object):
                 if vm is not None:
                     vms.add(vm)
 
-    def libvirt_events(self):
+    def hypervisor_events(self):
         vms = set()
-        for line in self.libvirt.read_lines():
-            ev = _presence.parse_lifecycle(line)
+        for line in self.hypervisor.read_lines():
+            ev = self.hypervisor.parse(line)
             if ev is None:
                 continue
-            domain, event, detail = ev
-            vm = self.vm_of_domain(domain)
-            after = _presence.suspended_after(event)
-            log('presence: libvirt %s %s %s%s' % (domain, event, detail, '' if vm else ' (no VM of this node)'))
+            instance, after, text = ev
+            vm = self.vm_of_instance(instance)
+            log('presence: %s %s %s%s' % (self.hypervisor.name, instance, text, '' if vm else ' (no VM of this node)'))
             if vm is None or after is None:
                 continue
             now = set(self.suspended)
@@ -274,7 +336,7 @@ class Agent(object):
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.bind((0, RTMGRP_LINK))
-        self.resync_libvirt()
+        self.resync_hypervisor()
         try:
             self.reconcile(why='start')
         except (_iproute.IprouteError, _lock.LockTimeout) as e:
@@ -283,15 +345,17 @@ class Agent(object):
                 return 1
         if once:
             return 0
-        log('presence: running (state %s, libvirt %s)' % (self.state_dir, 'yes' if self.libvirt else 'not installed'))
+        log('presence: running (state %s, hypervisor events: %s)'
+            % (self.state_dir, self.hypervisor.name if self.hypervisor else 'none'))
+        hv = self.hypervisor
         next_resync = time.time() + self.resync
         resync_soon = None
         while True:
-            if self.libvirt is not None and self.libvirt.ensure():
+            if hv is not None and hv.ensure():
                 resync_soon = time.time() + 2.0     # a new subscription may have missed events: look again
-            fds = [sock] + ([self.libvirt.proc.stdout] if self.libvirt is not None and self.libvirt.proc else [])
+            fds = [sock] + ([hv.proc.stdout] if hv is not None and hv.proc else [])
             deadline = min(t for t in (next_resync, resync_soon) if t is not None)
-            timeout = max(0.0, min(deadline - time.time(), VIRSH_RESTART))
+            timeout = max(0.0, min(deadline - time.time(), RESTART_MIN))
             ready, dummy, dummy = select.select(fds, [], [], timeout)
             if ready:
                 time.sleep(DEBOUNCE)
@@ -304,13 +368,13 @@ class Agent(object):
                         full = True
                     else:
                         vms |= got
-                elif self.libvirt is not None and self.libvirt.proc is not None and r is self.libvirt.proc.stdout:
-                    vms |= self.libvirt_events()
+                elif hv is not None and hv.proc is not None and r is hv.proc.stdout:
+                    vms |= self.hypervisor_events()
             now = time.time()
             if resync_soon is not None and now >= resync_soon or now >= next_resync:
                 resync_soon = None
                 next_resync = now + self.resync
-                self.resync_libvirt()
+                self.resync_hypervisor()
                 full = True
             try:
                 if full:
@@ -331,15 +395,17 @@ def main(argv=None):
     parser.add_argument('--state-dir', default='/var/lib/vmnet-ipfabric')
     parser.add_argument('--runtime-dir', default=_presence.RUNTIME_DIR)
     parser.add_argument('--resync', type=float, default=30.0, help='seconds between full passes (default 30)')
+    parser.add_argument('--hypervisor', choices=['auto', 'kvm', 'lxd', 'none'], default='auto',
+                        help='whose lifecycle events to follow (auto: libvirt if virsh is installed, else LXD)')
     parser.add_argument('--once', action='store_true', help='one full pass, then exit')
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
-    agent = Agent(args.state_dir, args.runtime_dir, args.resync)
+    agent = Agent(args.state_dir, args.runtime_dir, args.resync, args.hypervisor)
     try:
         return agent.run(once=args.once)
     finally:
-        if agent.libvirt is not None:
-            agent.libvirt.stop()
+        if agent.hypervisor is not None:
+            agent.hypervisor.stop()
 
 
 if __name__ == '__main__':

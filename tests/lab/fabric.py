@@ -35,11 +35,12 @@ HYPERVISOR = {"node1": "kvm", "node2": "kvm", "node3": "lxd"}  # as tests/lab/la
 
 
 def lab_vms(node):
-    """The VMs running on a node: libvirt domains on KVM nodes, namespace "containers" on node3."""
+    """The VMs running on a node: libvirt domains on KVM nodes, LXD containers on the LXD node."""
     if HYPERVISOR.get(node) == "kvm":
         out = lab_exec(node, "virsh", "-q", "list", "--name").stdout
         return sorted(l.strip() for l in out.splitlines() if l.strip())
-    return json.loads(lab_exec(node, "/usr/local/sbin/lab-vm", "list").stdout)
+    out = lab_exec(node, "lxc", "list", "--format", "json").stdout
+    return sorted(c["name"] for c in json.loads(out or "[]") if c.get("status") == "Running")
 
 
 def domstate(node, vm):
@@ -60,12 +61,12 @@ def vm_addresses(node, vm):
 
 
 def guest(node, vm, line, check=True, timeout=60):
-    """Run one shell line inside the lab VM ``vm`` on ``node`` (the KVM guest's serial console, or the
-    namespace of the LXD-style node's "container"); returns (exit status, output)."""
+    """Run one shell line inside the lab VM ``vm`` on ``node`` (the KVM guest's serial console, the LXD
+    container's lxc exec); returns (exit status, output)."""
     if HYPERVISOR.get(node) == "kvm":
         res = lab_exec(node, "/usr/local/sbin/lab-vm", "console", vm, line, check=False, timeout=timeout)
     else:
-        res = lab_exec(node, "ip", "netns", "exec", "vm-" + vm, "sh", "-c", line, check=False, timeout=timeout)
+        res = lab_exec(node, "lxc", "exec", vm, "--", "sh", "-c", line, check=False, timeout=timeout)
     if check and res.returncode != 0:
         raise RuntimeError("{} on {}: {!r} failed ({}): {}{}".format(vm, node, line, res.returncode, res.stdout, res.stderr))
     return res.returncode, res.stdout

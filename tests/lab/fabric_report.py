@@ -15,7 +15,7 @@ BOOT_WAIT = 120   # seconds a guest may take to answer (TCG on a busy 2-core mac
 def hypervisor(node, vm):
     if fabric.HYPERVISOR.get(node) == "kvm":
         return "kvm: libvirt domain {}".format(fabric.domstate(node, vm) or "missing")
-    return "lxd-style: namespace" if vm in fabric.lab_vms(node) else "lxd-style: missing"
+    return "lxd: container {}".format("running" if vm in fabric.lab_vms(node) else "missing")
 
 
 def main(vms):

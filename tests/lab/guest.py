@@ -1,20 +1,28 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lab's KVM guest, built from Debian packages only: Debian 12's own kernel and a busybox
-initramfs whose init (image/guest-init) loads the virtio_net modules and configures the VM's
-addresses from the kernel command line (vmnet.ipv4=, vmnet.ipv6=, vmnet.gw4=, vmnet.gw6=) that the
-lab's hypervisor hook puts into the libvirt domain. Booted by qemu (TCG) it answers ping on its tap
-a few seconds after start, in 96 MiB.
+"""The lab's VMs, built from Debian packages only.
+
+KVM guest: Debian 12's own kernel and a busybox initramfs whose init (image/guest-init) loads the
+virtio_net modules and configures the VM's addresses from the kernel command line (vmnet.ipv4=,
+vmnet.ipv6=, vmnet.gw4=, vmnet.gw6=) that the lab's hypervisor hook puts into the libvirt domain.
+Booted by qemu (TCG) it answers ping on its tap a few seconds after start, in 96 MiB.
+
+LXD container: a busybox image (metadata and rootfs tarballs that LXD imports, no image server) whose
+init (image/container-init) configures the VM's addresses from its environment.* keys.
 """
 import glob
 import gzip
 import os
 import shutil
+import io
 import stat
 import subprocess
+import tarfile
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GUEST_DIR = "var/lib/vmnet-lab/guest"       # inside the image
+LXD_DIR = "var/lib/vmnet-lab/lxd"
 # Debian's kernel has virtio_net as modules; the order is their dependency order
 MODULES = ("virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
            "failover", "net_failover", "virtio_net")
@@ -79,6 +87,41 @@ def write_newc(root, out):
         entry("TRAILER!!!", 0)
 
 
+def _tar_xz(path, members):
+    """A tar.xz of ``members`` [(name, kind, data_or_target, mode)], every entry owned by root."""
+    with tarfile.open(path, "w:xz") as tar:
+        for name, kind, data, mode in members:
+            info = tarfile.TarInfo(name)
+            info.mtime = int(time.time())
+            info.mode = mode
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif kind == "link":
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+def write_container_image(busybox, dest):
+    """meta.tar.xz and rootfs.tar.xz of the lab's LXD container image (`lxc image import`)."""
+    os.makedirs(dest, exist_ok=True)
+    meta = ("architecture: x86_64\ncreation_date: {}\nproperties:\n  description: vmnet.ipfabric lab container"
+            "\n  os: busybox\n  release: lab\n").format(int(time.time())).encode()
+    _tar_xz(os.path.join(dest, "meta.tar.xz"), [("metadata.yaml", "file", meta, 0o644)])
+    with open(busybox, "rb") as f:
+        bb = f.read()
+    with open(os.path.join(HERE, "image", "container-init"), "rb") as f:
+        init = f.read()
+    members = [(d, "dir", None, 0o755) for d in ("bin", "sbin", "proc", "sys", "dev", "etc", "tmp", "run", "root")]
+    members += [("bin/busybox", "file", bb, 0o755), ("bin/sh", "link", "busybox", 0o777),
+                ("sbin/init", "file", init, 0o755)]
+    _tar_xz(os.path.join(dest, "rootfs.tar.xz"), members)
+
+
 def build(rootfs, log=print):
     """Put vmlinuz and initrd.img of the lab guest into the image at GUEST_DIR."""
     work = tempfile.mkdtemp(prefix="vmnet-lab-guest-")
@@ -110,5 +153,7 @@ def build(rootfs, log=print):
         with open(os.path.join(dest, "kernel-package"), "w") as f:
             f.write(kpkg + "\n")
         log("  guest: {} and a busybox initramfs in /{}".format(kpkg, GUEST_DIR))
+        write_container_image(os.path.join(tree, "bin", "busybox"), os.path.join(rootfs, LXD_DIR))
+        log("  container: a busybox LXD image in /{}".format(LXD_DIR))
     finally:
         shutil.rmtree(work, ignore_errors=True)

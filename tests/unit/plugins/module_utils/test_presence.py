@@ -85,3 +85,16 @@ def test_libvirt_parsers():
                                  'Total downtime:   129          ms\nIteration:        3\n')
     assert job == {'job': 'Completed', 'operation': 'Incoming migration', 'time_ms': 792, 'downtime_ms': 129,
                    'data_total': 101318656, 'iterations': 3}
+
+
+def test_lxd_lifecycle_lines():
+    line = ('{"location":"none","metadata":{"action":"instance-stopped","requestor":{"address":"@","protocol":"unix",'
+            '"username":"root"},"source":"/1.0/instances/ct1"},"project":"default",'
+            '"timestamp":"2026-12-01T21:04:14.880363913Z","type":"lifecycle"}')
+    assert _presence.parse_lxd_lifecycle(line) == ('ct1', 'instance-stopped')
+    assert _presence.parse_lxd_lifecycle(line.replace('instance-stopped', 'instance-paused')) == ('ct1', 'instance-paused')
+    assert _presence.parse_lxd_lifecycle('') is None and _presence.parse_lxd_lifecycle('{not json') is None
+    assert _presence.parse_lxd_lifecycle('{"type": "logging", "metadata": {}}') is None
+    assert _presence.lxd_suspended_after('instance-paused') is True
+    assert _presence.lxd_suspended_after('instance-resumed') is False
+    assert _presence.lxd_suspended_after('instance-created') is None
