@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import (
-    FAMILIES,
-    IpamError,
-    NAME_RE,
-    select_pool,
-)
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, select_pool
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILIES, POOL_NAME_RE as NAME_RE
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import open_store
 
 ARGUMENT_SPEC = {

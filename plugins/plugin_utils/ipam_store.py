@@ -30,12 +30,12 @@ import time
 import json
 from dataclasses import dataclass, field
 
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import (
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import (
     FAMILIES,
     FAMILY_NAMES,
     MAX_ADDR,
-    NAME_RE,
-    IpamError,
+    POOL_NAME_RE as NAME_RE,
     Pool,
     addr_int,
     addr_text,

@@ -11,7 +11,8 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, addr_int, parse_pools
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, parse_pools
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import addr_int
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Request, SQLiteStore
 
 V4_BASE = int(ipaddress.IPv4Address("198.51.100.0"))
