@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import PoolError, PrefixCover
+
 SEVERITIES = ("error", "warning", "info")
 AFIS = ("ipv4", "ipv6")
 SUMMARY_KEYS = {"ipv4": "ipv4Unicast", "ipv6": "ipv6Unicast"}
@@ -239,19 +241,21 @@ def parse_kernel_routes(data):
 
 
 class Pools:
-    def __init__(self, cidrs):
-        self.nets = []
-        for c in cidrs or []:
-            try:
-                self.nets.append(ipaddress.ip_network(str(c), strict=False))
-            except ValueError as exc:
-                raise FabricDataError("pools: %r is not a CIDR: %s" % (c, exc))
+    """The prefixes of the fabric: the pools' cover (plugins/plugin_utils/pools.py) from plain entries
+    (CIDRs, 'A-B' ranges, addresses). No entries at all: every prefix counts (nothing to compare with)."""
+
+    def __init__(self, entries):
+        entries = list(entries or [])
+        try:
+            self.cover = PrefixCover.of_entries([str(e) for e in entries]) if entries else None
+        except PoolError as exc:
+            raise FabricDataError(str(exc)) from None
 
     def contains(self, prefix):
-        if not self.nets:
-            return True
-        net = ipaddress.ip_network(prefix)
-        return any(net.version == p.version and net.subnet_of(p) for p in self.nets)
+        return self.cover is None or self.cover.contains(prefix)
+
+    def cidrs(self):
+        return [] if self.cover is None else self.cover.cidrs()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +289,7 @@ def build_model(gathered, nodes, route_reflectors, core_gateways, addresses, poo
         for a in addrs[h]:
             owner_of_addr[a] = h
 
-    model = {"hosts": {}, "owner_of_addr": owner_of_addr, "pools": [str(n) for n in pools.nets]}
+    model = {"hosts": {}, "owner_of_addr": owner_of_addr, "pools": pools.cidrs()}
     for h, role in roles.items():
         entry = by_host.get(h)
         host = {"name": h, "role": role, "addresses": addrs[h], "reachable": entry is not None,
@@ -369,6 +373,8 @@ def _node_model(host, entry, pools):
     for vm in vms.values():
         if not vm.get("prefixes"):
             vm["prefixes"] = list(vm["live"])
+        # the RRs' prefix-lists and the core's route-filters drop these: they can never be announced
+        vm["outside_pools"] = [p for p in vm["prefixes"] if not pools.contains(p)]
     host["vms"] = vms
     return findings
 
@@ -457,7 +463,8 @@ def check(model, allocations=None, ipam_problems=None):
         for vm in node["vms"].values():
             vm_nodes.setdefault(vm["vm"], []).append(node["name"])
             for p in vm["prefixes"]:
-                expected.setdefault(p, {})[node["name"]] = vm["vm"]
+                if p not in vm["outside_pools"]:   # reported once, on the node, below
+                    expected.setdefault(p, {})[node["name"]] = vm["vm"]
     for vm, where in sorted(vm_nodes.items()):
         if len(where) > 1:
             findings.append(finding("duplicate_vm", ", ".join(where), "VM %s has an interface (or desired state) on "
@@ -480,7 +487,10 @@ def check(model, allocations=None, ipam_problems=None):
                     findings.append(finding("missing_kernel_route", n, "no route %s dev %s in the kernel%s" % (
                         p, vm["interface"], " (routed to %s instead)" % ", ".join(other) if other else ""),
                         prefix=p, vm=vm["vm"]))
-                if node["networks_read"] and p not in node["networks"]:
+                if p in vm["outside_pools"]:
+                    findings.append(finding("missing_announcement", n, "outside every pool (ipfabric_pools): the "
+                                            "route reflectors and the core gateways drop it", prefix=p, vm=vm["vm"]))
+                elif node["networks_read"] and p not in node["networks"]:
                     findings.append(finding("missing_announcement", n, "no FRR network statement", prefix=p, vm=vm["vm"]))
                 elif node["bgp"].get(afi_of(p)) is not None and not _local(node, p):
                     findings.append(finding("missing_announcement", n, "network statement present but not announced "

@@ -521,3 +521,62 @@ def test_action_plugin_defaults_from_inventory(tmp_path):
 def test_action_plugin_rejects_unknown_option():
     res = run_action({"gathered": [], "bogus": 1}, {})
     assert res["failed"] and "bogus" in res["msg"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pools as the IPAM reads them (issue 11.1): ranges, exclusions
+
+RANGE_POOLS = [{"name": "public", "ipv4": ["198.51.100.0-198.51.100.11"], "ipv6": ["2001:db8:100::-2001:db8:100::ff"]}]
+
+
+def inventory(**extra):
+    return dict({"groups": {"ipfabric_nodes": NODES, "route_reflectors": RRS, "core_gateways": CORES},
+                 "hostvars": {h: {"ipfabric_underlay_ipv4": a4(h), "ipfabric_underlay_ipv6": a6(h)} for h in UNDER}},
+                **extra)
+
+
+def test_a_pool_of_ranges_only_flags_an_address_outside_it():
+    """The drift bug: a pool written as ranges only used to give fabric_check no pool at all, so every
+    prefix counted as inside and verify passed a VM whose address the RRs and the core drop."""
+    fab = Fabric()                                      # cache1 has 198.51.100.12, outside the IPv4 range
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=RANGE_POOLS))
+    assert res.get("failed"), res
+    assert [(f["kind"], f["where"], f["vm"], f["prefix"]) for f in res["findings"]] == [
+        ("missing_announcement", "node3", "cache1", "198.51.100.12/32")], res["findings"]
+    assert "outside every pool" in res["findings"][0]["detail"]
+    # the same pools given as the option (ranges, not only CIDRs)
+    res = analyse(fab, pools=["198.51.100.0-198.51.100.11", "2001:db8:100::/120"])
+    assert [(f["kind"], f["where"], f["prefix"]) for f in res["findings"]] == [
+        ("missing_announcement", "node3", "198.51.100.12/32")]
+
+
+def test_a_pool_of_ranges_only_still_sees_stale_announcements_inside_it():
+    fab = Fabric()
+    fab.extra_networks["node1"] = ["198.51.100.5/32", "192.0.2.99/32"]      # inside, outside the pools
+    fab.extra_kernel["node1"] = ["198.51.100.5/32", "192.0.2.99/32"]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=[dict(RANGE_POOLS[0], ipv4=["198.51.100.0-198.51.100.20"])]))
+    stale = sorted((f["where"], f["prefix"]) for f in res["findings"] if f["kind"] == "stale_announcement")
+    assert stale == [(h, "198.51.100.5/32") for h in ("core1", "node1", "rr1", "rr2")], res["findings"]
+    assert kinds(res) == ["stale_announcement"]
+
+
+def test_an_excluded_address_is_outside_the_pools():
+    fab = Fabric()                                      # db1 has 198.51.100.11 and 2001:db8:100::b
+    pools = [{"name": "public", "ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/64"],
+              "exclude": ["198.51.100.11", "2001:db8:100::b"]}]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=pools))
+    assert sorted((f["kind"], f["where"], f["vm"], f["prefix"]) for f in res["findings"]) == [
+        ("missing_announcement", "node2", "db1", "198.51.100.11/32"),
+        ("missing_announcement", "node2", "db1", "2001:db8:100::b/128")], res["findings"]
+
+
+def test_bad_pools_in_the_inventory_name_the_field():
+    res = run_action({"gathered": Fabric().gather()},
+                     inventory(ipfabric_pools=[{"name": "public", "ipv4": ["198.51.100.1/24"]}]))
+    assert res["failed"] and "ipfabric_pools: pool 'public' field ipv4[0]: '198.51.100.1/24' has host bits set" \
+        in res["msg"], res
+    with pytest.raises(fa.FabricDataError, match=r"pools\[1\]: range '198.51.100.9-198.51.100.1' ends before it starts"):
+        analyse(Fabric(), pools=["2001:db8:100::/64", "198.51.100.9-198.51.100.1"])
