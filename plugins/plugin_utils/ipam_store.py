@@ -25,17 +25,18 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import sqlite3
 import time
 import json
 from dataclasses import dataclass, field
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import (
     FAMILIES,
     FAMILY_NAMES,
     MAX_ADDR,
-    POOL_NAME_RE as NAME_RE,
     Pool,
     addr_int,
     addr_text,
@@ -45,7 +46,8 @@ SCHEMA_VERSION = 1
 DEFAULT_COOLDOWN = 600
 DEFAULT_SQLITE_PATH = ".ipam/ipam.sqlite"
 PG_LOCK_KEY = 0x766D6E6574495041  # "vmnetIPA": the one advisory lock all IPAM writers take
-UUID_RE = NAME_RE
+# an owner's handle (a libvirt/LXD UUID, any stable id): same characters as a name, not a VM name itself
+UUID_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 
 
 def _blob(value: int) -> bytes:
@@ -186,10 +188,9 @@ def parse_requests(owners, *, where: str = "owners") -> list[Request]:
         if unknown:
             raise IpamError(f"{here}: unknown key(s) {unknown}; allowed: name, uuid, ipv4, ipv6")
         name = item.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise IpamError(
-                f"{here} field name: {name!r} is not a valid VM name ([A-Za-z0-9][A-Za-z0-9_.-]{{0,62}})"
-            )
+        reason = _names.validate_vm_name(name)  # the one VM-name authority
+        if reason:
+            raise IpamError(f"{here} field name: {name!r} is not a valid VM name: it {reason}")
         if name in seen:
             raise IpamError(f"{here} field name: owner {name!r} appears twice (also {where}[{seen[name]}])")
         seen[name] = i
