@@ -7,7 +7,7 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, select_pool
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILIES
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
 
 ARGUMENT_SPEC = {
     "vms": {"type": "list", "elements": "raw"},

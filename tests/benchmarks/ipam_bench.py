@@ -39,12 +39,11 @@ def _import_collection():
 
 
 _BASE = _import_collection()
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import addr_text, parse_pools  # noqa: E402
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import (  # noqa: E402
-    Request,
-    _blob,
-    open_store,
-)
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store  # noqa: E402
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import parse_pools  # noqa: E402
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request  # noqa: E402
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import addr_blob as _blob  # noqa: E402
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import addr_text  # noqa: E402
 
 
 class Backend:

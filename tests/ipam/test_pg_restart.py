@@ -24,7 +24,8 @@ import time
 import pytest
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Request, open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request
 
 pytestmark = pytest.mark.postgres
 HERE = os.path.dirname(os.path.abspath(__file__))

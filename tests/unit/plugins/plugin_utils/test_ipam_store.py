@@ -8,11 +8,8 @@ import pytest
 from ipam_testlib import snapshot
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import (
-    Request,
-    open_store,
-    parse_requests,
-)
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request, parse_requests
 
 POOLS = [
     {"name": "pub", "ipv4": ["198.51.100.0/29"], "ipv6": ["2001:db8:100::/64"], "exclude": ["198.51.100.2"]},
@@ -246,20 +243,20 @@ def test_no_statement_scans_a_table(tmp_path, pools, monkeypatch):
     store = open_store({"backend": "sqlite", "path": str(tmp_path / "s.sqlite")})
     store.apply(pools["pub"], reqs("warm"))
     seen = []
-    orig = ipam_store._Tx.q
+    orig = ipam_store.Tx.q
 
     def q(self, sql, params=()):
         seen.append((sql, tuple(params)))
         return orig(self, sql, params)
 
-    monkeypatch.setattr(ipam_store._Tx, "q", q)
+    monkeypatch.setattr(ipam_store.Tx, "q", q)
     store.apply(pools["pub"], reqs("vm1", "vm2"), cooldown=60)
     store.apply(pools["pub"], reqs("vm1"), state="absent", cooldown=60)
     store.apply(pools["pub"], reqs("vm1"), cooldown=60)  # reclaim
     store.apply(pools["pub"], reqs("vm2"), state="absent", cooldown=0)
     store.apply(pools["pub"], [Request("vm3", reserve={4: 198 << 24 | 51 << 16 | 100 << 8 | 6})])
     assert len({pair[0] for pair in seen}) >= 10
-    monkeypatch.setattr(ipam_store._Tx, "q", orig)
+    monkeypatch.setattr(ipam_store.Tx, "q", orig)
     scans, plans = [], []
     for sql, params in seen:
         if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):

@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.vmnet.ipfabric.plugins.action.ipam_audit import run_ipam_audit
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import parse_requests
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import parse_requests
 
 NAMES = ["vm1", "a" * 63, "a" * 64, "web1\n", "web\n1", "-x", "_x", "x.y-z_1", "ab~cdef", "wéb1", "", "a b", None, 7]
 
