@@ -20,6 +20,8 @@ from ansible.template import Templar
 
 from ansible_collections.vmnet.ipfabric.plugins.action.fabric_check import ActionModule, run_fabric_check
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis as fa
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_gathered as gathered
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_parsers as parsers
 
 UNDER = {"core1": 1, "rr1": 2, "rr2": 3, "node1": 11, "node2": 12, "node3": 13}
 NODES, RRS, CORES = ["node1", "node2", "node3"], ["rr1", "rr2"], ["core1"]
@@ -87,7 +89,7 @@ class Fabric:
             if not self.up(rr, node, afi):
                 continue
             for p in self.announced(node):
-                if fa.afi_of(p) != afi:
+                if parsers.afi_of(p) != afi:
                     continue
                 nh = a4(node) if afi == "ipv4" else a6(node)
                 routes.setdefault(p, []).append({
@@ -98,7 +100,7 @@ class Fabric:
     def node_rib(self, node, afi):
         routes = {}
         for p in [q for vm, n in self.on(node).items() for q in vm_prefixes(n)] + self.extra_networks.get(node, []):
-            if fa.afi_of(p) != afi:
+            if parsers.afi_of(p) != afi:
                 continue
             path = {"pathFrom": "external", "weight": 32768, "peerId": "(unspec)",
                     "nexthops": [{"ip": "0.0.0.0" if afi == "ipv4" else "::", "used": True}]}
@@ -119,7 +121,7 @@ class Fabric:
                            "nexthops": [{"ip": h, "afi": afi, "fib": True} for h in hops]
                            + ([{"ip": "fe80::1", "afi": "ipv6"}] if afi == "ipv6" else [])}]
         for p, hop in self.core_override.items():
-            if fa.afi_of(p) == afi and p not in out:
+            if parsers.afi_of(p) == afi and p not in out:
                 out[p] = [{"selected": True, "installed": True,
                            "nexthops": [{"ip": a4(hop) if afi == "ipv4" else a6(hop)}]}]
         return out
@@ -157,7 +159,7 @@ class Fabric:
                 for p in live:
                     (r6 if ":" in p else r4).append({"dst": p.split("/")[0], "dev": itf, "protocol": "static"})
             for p in self.extra_networks.get(n, []):
-                networks.append({"prefix": p, "address_family": fa.afi_of(p), "in_pools": True})
+                networks.append({"prefix": p, "address_family": parsers.afi_of(p), "in_pools": True})
             for p in self.extra_kernel.get(n, []):
                 (r6 if ":" in p else r4).append({"dst": p.split("/")[0], "dev": "lo", "protocol": "boot"})
             r4.append({"dst": "172.16.0.0/24", "dev": "eth0", "protocol": "kernel"})
@@ -263,7 +265,7 @@ def test_duplicate_seen_on_rr_only():
     fab = Fabric()
     g = fab.gather()
     rr1 = [e for e in g if e["host"] == "rr1"][0]
-    docs = fa.split_vtysh(rr1["vtysh"])
+    docs = gathered.split_vtysh(rr1["vtysh"])
     rib = json.loads(docs["show bgp ipv4 unicast json"])
     rib["routes"]["198.51.100.11/32"].append({"valid": True, "peerId": "172.16.0.13", "weight": 0,
                                               "nexthops": [{"ip": "172.16.0.13"}]})
@@ -356,7 +358,7 @@ def test_session_not_configured():
     g = fab.gather()
     for e in g:
         if e["host"] in ("rr1", "node1"):
-            docs = fa.split_vtysh(e["vtysh"])
+            docs = gathered.split_vtysh(e["vtysh"])
             summ = json.loads(docs["show bgp summary json"])
             other = a4("node1") if e["host"] == "rr1" else a4("rr1")
             del summ["ipv4Unicast"]["peers"][other]
@@ -418,24 +420,6 @@ def test_ipam_problems_and_fail_on():
     assert kinds(res) == ["ipam_problem"] and not res.get("failed")
     fab.down.add(("rr2", "node3", "ipv4"))
     assert analyse(fab, fail_on="warning")["failed"]
-
-
-def test_vtysh_output_count_mismatch_is_a_gather_failure():
-    docs = {"cmd": ["vtysh", "-c", "show bgp summary json", "-c", "show bgp ipv4 unicast json"], "rc": 0,
-            "stdout": "{}"}
-    out = fa.split_vtysh(docs)
-    assert all(v["rc"] == 1 and "1 JSON documents for 2 commands" in v["stderr"] for v in out.values())
-
-
-def test_parse_bgp_rib_local_and_link_local():
-    rib = fa.parse_bgp_rib({"routes": {"2001:db8:100::1/128": [
-        {"valid": True, "peerId": "(unspec)", "weight": 32768, "nexthops": [{"ip": "::"}]},
-        {"valid": True, "peerId": "fd0c:172:16::2", "nexthops": [{"ip": "fd0c:172:16::11", "scope": "global"},
-                                                                 {"ip": "fe80::1", "scope": "link-local"}]},
-        {"peerId": "fd0c:172:16::3", "nexthops": [{"ip": "fd0c:172:16::11"}]}]}})
-    assert rib == {"2001:db8:100::1/128": [{"local": True, "peer": None, "nexthop": None, "best": False},
-                                           {"local": False, "peer": "fd0c:172:16::2",
-                                            "nexthop": "fd0c:172:16::11", "best": False}]}
 
 
 def test_bad_input():
