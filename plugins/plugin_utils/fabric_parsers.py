@@ -33,8 +33,9 @@ def parse_summary(data):
         block = data.get(key) or {}
         for peer, info in (block.get("peers") or {}).items():
             info = info or {}
-            out[afi][canonical_address(peer)] = {"state": info.get("state") or "Unknown", "hostname": info.get("hostname"),
-                                     "pfx_rcvd": info.get("pfxRcd", info.get("prefixReceivedCount"))}
+            out[afi][canonical_address(peer)] = {
+                "state": info.get("state") or "Unknown", "hostname": info.get("hostname"),
+                "pfx_rcvd": info.get("pfxRcd", info.get("prefixReceivedCount"))}
     return out
 
 

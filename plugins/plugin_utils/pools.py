@@ -30,7 +30,10 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-import netaddr
+try:
+    import netaddr
+except ImportError:  # reported by _need_netaddr() when the model is used (requirements.txt has it)
+    netaddr = None
 
 FAMILIES = {"ipv4": 4, "ipv6": 6}
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
@@ -41,15 +44,22 @@ POOL_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")  # \Z: "$" acc
 POOL_KEYS = ("name", "ipv4", "ipv6", "exclude", "gateway", "description")
 DEFAULT_GATEWAY_IPV4 = "10.0.0.1"
 DEFAULT_GATEWAY_IPV6 = "fe80::1"
-_ADDR_ERRORS = (netaddr.AddrFormatError, ValueError, TypeError)
+_ADDR_ERRORS = (netaddr.AddrFormatError, ValueError, TypeError) if netaddr else (ValueError, TypeError)
 
 
 class PoolError(ValueError):
     """A pool definition (or a pool entry) that cannot be used; the message names the pool and the field."""
 
 
+def _need_netaddr():
+    if netaddr is None:
+        raise PoolError("the vmnet.ipfabric pool model needs the Python library netaddr on the controller "
+                        "(pip install netaddr; see requirements.txt)")
+
+
 def addr_int(text) -> tuple[int, int]:
     """Return (family, integer) for an address string; ValueError when it is not one."""
+    _need_netaddr()
     try:
         a = netaddr.IPAddress(str(text).strip())
     except _ADDR_ERRORS:
@@ -58,6 +68,7 @@ def addr_int(text) -> tuple[int, int]:
 
 
 def addr_text(family: int, value: int) -> str:
+    _need_netaddr()
     return str(netaddr.IPAddress(value, family))
 
 
@@ -66,6 +77,7 @@ def parse_entry(text, where: str) -> tuple[int, int, int]:
 
     A CIDR must not have host bits set. Errors (PoolError) start with ``where``.
     """
+    _need_netaddr()
     if not isinstance(text, str) or not text.strip():
         raise PoolError(f"{where}: {text!r} is not a CIDR, an address or an 'A-B' range (a non-empty string)")
     text = text.strip()
@@ -277,6 +289,7 @@ def parse_pools(raw_pools, gateways=(), *, allow_empty: bool = False) -> dict[st
     see the gateway variables, pass none). ``allow_empty``: no pool at all is an empty result instead of an
     error (the filters render a deny-all policy then).
     """
+    _need_netaddr()
     if raw_pools is None or raw_pools == []:
         if allow_empty:
             return {}
@@ -304,6 +317,7 @@ def parse_pools(raw_pools, gateways=(), *, allow_empty: bool = False) -> dict[st
 
 def cover(pools, family: int) -> netaddr.IPSet:
     """The union of the covers of ``pools`` (an iterable of Pool) for one family."""
+    _need_netaddr()
     out = netaddr.IPSet()
     for pool in pools:
         out |= pool.cover.get(family, netaddr.IPSet())
@@ -319,6 +333,7 @@ class PrefixCover:
     """Which prefixes are inside the pools, for both families: the fabric check's view of the pools."""
 
     def __init__(self, sets: dict):
+        _need_netaddr()
         self.sets = {4: sets.get(4, netaddr.IPSet()), 6: sets.get(6, netaddr.IPSet())}
 
     @classmethod
@@ -329,6 +344,7 @@ class PrefixCover:
     @classmethod
     def of_entries(cls, entries, where: str = "pools") -> "PrefixCover":
         """From plain entries (CIDRs, 'A-B' ranges or addresses, any family), as the fabric_check option gives."""
+        _need_netaddr()
         sets = {4: netaddr.IPSet(), 6: netaddr.IPSet()}
         for i, entry in enumerate(entries):
             fam, first, last = parse_entry(entry, f"{where}[{i}]")

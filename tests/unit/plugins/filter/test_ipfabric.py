@@ -146,8 +146,10 @@ def test_the_routing_policy_accepts_every_address_the_ipam_hands_out(prefix, off
     accepted = set()
     for cidr in f.pool_cidrs([raw], "ipv4"):
         accepted.update(int(a) for a in ipaddress.IPv4Network(cidr))
-    excluded = {a for text in excl for a in range(int(ipaddress.IPv4Address(text.split("-")[0])),
-                                                 int(ipaddress.IPv4Address(text.split("-")[1])) + 1)}
+    excluded = set()
+    for text in excl:
+        first, last = (int(ipaddress.IPv4Address(x)) for x in text.split("-"))
+        excluded.update(range(first, last + 1))
     edges = {int(net.network_address), int(net.broadcast_address)} if net.num_addresses > 2 else set()
     written = set(range(int(net.network_address), int(net.broadcast_address) + 1))
     if extra_range:
