@@ -159,7 +159,7 @@ def test_the_routing_policy_accepts_every_address_the_ipam_hands_out(prefix, off
     assert not accepted & excluded, "the routing policy accepts an excluded address"
     assert accepted - allocatable <= edges, "the routing policy accepts more than the pool and its CIDR edges"
     assert accepted == written - excluded
-    assert f.max_prefix([raw], "ipv4") == len(accepted)
+    assert f.max_prefix([raw], "ipv4") == max(1, len(accepted))  # at least 1: FRR needs a limit
 
 
 def test_peer_addresses():
