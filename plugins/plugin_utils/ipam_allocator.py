@@ -1,25 +1,38 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The allocator: what one pool_address transaction reads, decides and writes, in either store.
 
-It runs inside a store transaction that holds the store's write lock (ipam_sqlite.py, ipam_postgresql.py)
-and talks to it through ``tx`` (``tx.q``/``tx.one``/``tx.all`` with '?' placeholders). Tables: ipam_schema.py.
+It runs inside a store transaction that holds the store's write lock (ipam_sqlite.py,
+ipam_postgresql.py) and works on the whole batch at once: every read and every write is one statement
+for all the owners of the batch (``tx.owner_rows``, ``tx.insert_allocations``, ...), so a batch of 1,000
+owners costs the round trips of a batch of one. The statements per batch:
+
+- forget the released addresses whose cooldown is over, and read every row the owners hold or released
+  (one indexed statement each; PostgreSQL sends both in one round trip);
+- reservations: read the rows at the wanted addresses, insert or reclaim, update the run index;
+- new addresses, per family: the gap search, one statement per interval of the pool it looks at (the
+  lowest free addresses are right after runs, so it reads at most as many runs as it needs addresses),
+  then one insert and one run-index update for all of them;
+- the UUIDs adopted, the releases, the change log: one statement each.
+
+The pool is never enumerated: the gap search walks runs (ipam_runs.py), a /48 costs what a /24 costs.
 """
 from __future__ import annotations
 
 import json
 import time
 
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import ipam_runs
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request, Result, both_families
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import addr_blob, blob_int
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, MAX_ADDR, Pool, addr_text
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, Pool, addr_text
 
 
 class Allocator:
     """One batch of requests against one pool, with the task's cooldown.
 
     ``synced_pools`` is the store's cache of pool definitions it already wrote (pool name -> JSON);
-    ``hook`` a test callable(tx, event) run at points inside the transaction.
+    ``hook`` a test callable(tx, event) run at points inside the transaction (event ``insert``: once per
+    row, after the rows of a statement were inserted and before the commit).
     """
 
     def __init__(self, cooldown: float, synced_pools: dict, hook=None):
@@ -30,230 +43,215 @@ class Allocator:
     def run(self, tx, pool: Pool, requests: list[Request], state: str, fams: list[int]) -> list[Result]:
         """Inside the store's write transaction: every request, or an IpamError (the caller rolls back)."""
         self._sync_pool(tx, pool)
-        self._purge(tx)
-        wanted = {}
-        for i, req in enumerate(requests):
-            for fam, value in req.reserve.items():
-                if (fam, value) in wanted:
-                    raise IpamError(f"owners[{i}] ({req.owner}) field {FAMILY_NAMES[fam]}: "
-                                    f"{addr_text(fam, value)} is also asked for by {wanted[(fam, value)]}")
-                wanted[(fam, value)] = req.owner
-        results = []
-        for i, req in enumerate(requests):
-            if state == "present":
-                results.append(self._present(tx, pool, req, fams, f"owners[{i}]"))
-            else:
-                results.append(self._absent(tx, pool, req, fams, f"owners[{i}]"))
-            if self.hook:
-                self.hook(tx, "request")
+        purged, rows = tx.purge_and_owner_rows(tx.now - self.cooldown, pool.name, [r.owner for r in requests])
+        self._forget(tx, purged)
+        held, cooling = self._owner_rows(rows)
+        if state == "present":
+            results = self._present(tx, pool, requests, fams, held, cooling)
+        else:
+            results = self._absent(tx, pool, requests, fams, held)
+        tx.write_log()
         return results
 
-    def _held(self, tx, pool: Pool, owner: str, cooling: dict | None = None) -> dict:
-        """family -> (address, uuid, reserved) the owner holds; fills ``cooling`` with family ->
+    # -- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _owner_rows(rows):
+        """held: owner -> family -> (address, uuid, reserved); cooling: owner -> family ->
         [(address, last_uuid, released_at)] of addresses it released that are still cooling down."""
-        held = {}
-        # "family IN (4, 6)" lets both backends seek the (pool, family, owner) and (pool, family, last_owner)
-        # indexes instead of scanning the pool's rows (tests/unit: test_no_statement_scans_a_table); the
-        # last_owner index is partial (last_owner IS NOT NULL) so that no planner can pick it for the first
-        # half, whatever its statistics say
-        for part, fam, addr, uuid, reserved, owner_now, released_at in tx.all(
-                "SELECT 0, family, addr, uuid, reserved, owner, released_at FROM ipam_allocation "
-                "WHERE pool = ? AND family IN (4, 6) AND owner = ? "
-                "UNION ALL "
-                "SELECT 1, family, addr, last_uuid, reserved, owner, released_at FROM ipam_allocation "
-                "WHERE pool = ? AND family IN (4, 6) AND last_owner = ?",
-                (pool.name, owner, pool.name, owner)):
-            if part == 0:
-                held[fam] = (blob_int(addr), uuid, reserved)
-            elif owner_now is None and cooling is not None:
-                cooling.setdefault(fam, []).append((blob_int(addr), uuid, released_at))
-        return held
-
-    def _present(self, tx, pool, req: Request, fams, where) -> Result:
-        cooling = {}
-        held = self._held(tx, pool, req.owner, cooling)
-        check_uuid(pool, req, held, where)
-        before = {FAMILY_NAMES[f]: addr_text(f, v[0]) for f, v in held.items()}
-        after = dict(before)
-        changed = False
-        uuid = req.uuid or next((v[1] for v in held.values() if v[1]), None)
-        for fam in fams:
-            name = FAMILY_NAMES[fam]
-            if fam in held:
-                value = held[fam][0]
-                if fam in req.reserve and req.reserve[fam] != value:
-                    raise IpamError(
-                        f"{where} ({req.owner}) field {name}: {req.owner} already holds {addr_text(fam, value)} in "
-                        f"pool {pool.name!r}; release it first (state=absent) to reserve {addr_text(fam, req.reserve[fam])}"
-                    )
-                if req.uuid and held[fam][1] != req.uuid:
-                    tx.q("UPDATE ipam_allocation SET uuid = ? WHERE family = ? AND addr = ?",
-                         (req.uuid, fam, addr_blob(value)))
-                    changed = True
-                continue
-            if fam in req.reserve:
-                value = req.reserve[fam]
-                row = tx.one("SELECT owner, last_owner, last_uuid, released_at, pool FROM ipam_allocation "
-                             "WHERE family = ? AND addr = ?", (fam, addr_blob(value)))
-                text = addr_text(fam, value)
-                if row is None:
-                    self._insert(tx, pool, fam, value, req, reserved=1)
-                elif row[0] is None and row[1] == req.owner and row[4] == pool.name and \
-                        (not req.uuid or not row[2] or row[2] == req.uuid):
-                    self._reclaim(tx, pool, fam, value, req, reserved=1)
-                elif row[0] is None:
-                    raise IpamError(
-                        f"{where} ({req.owner}) field {name}: cannot reserve {text}: released by {row[1]} and cooling "
-                        f"down until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(row[3] + self.cooldown))}"
-                    )
-                else:
-                    raise IpamError(f"{where} ({req.owner}) field {name}: cannot reserve {text}: held by {row[0]} "
-                                    f"(pool {row[4]!r})")
+        held, cooling = {}, {}
+        for part, fam, value, owner, uuid, reserved, released_at in rows:
+            if part == "held":
+                held.setdefault(owner, {})[fam] = (value, uuid, reserved)
             else:
-                # the owner's own address, released and still cooling down: give it back
-                mine = sorted((c for c in cooling.get(fam, []) if pool.contains(fam, c[0]) and
-                               (not req.uuid or not c[1] or c[1] == req.uuid)), key=lambda c: c[2])
-                if mine:
-                    value = mine[-1][0]
-                    self._reclaim(tx, pool, fam, value, req, reserved=0)
-                else:
-                    value = self._lowest_free(tx, pool, fam)
-                    if value is None:
+                cooling.setdefault(owner, {}).setdefault(fam, []).append((value, uuid, released_at))
+        return held, cooling
+
+    # -- state=present ---------------------------------------------------------------------------
+
+    def _present(self, tx, pool, requests, fams, held, cooling) -> list[Result]:
+        plans = []            # per request: (before, after, changed, uuid)
+        reserve = []          # (request index, family, value)
+        reclaim = []          # (family, value, owner, uuid, reserved)
+        new = {f: [] for f in fams}  # family -> [request index] that need the lowest free address
+        uuids = []            # (family, value, uuid) adopted by an allocation that had none or another
+        for i, req in enumerate(requests):
+            where = f"owners[{i}]"
+            mine = held.get(req.owner, {})
+            check_uuid(pool, req, mine, where)
+            before = {FAMILY_NAMES[f]: addr_text(f, v[0]) for f, v in mine.items()}
+            plan = {"before": before, "after": dict(before), "changed": False,
+                    "uuid": req.uuid or next((v[1] for v in mine.values() if v[1]), None)}
+            plans.append(plan)
+            for fam in fams:
+                name = FAMILY_NAMES[fam]
+                if fam in mine:
+                    value = mine[fam][0]
+                    if fam in req.reserve and req.reserve[fam] != value:
                         raise IpamError(
-                            f"pool {pool.name!r} is exhausted: no free {name} address for {req.owner} "
-                            f"({pool.size(fam)} allocatable addresses; released addresses return after the cooldown)"
+                            f"{where} ({req.owner}) field {name}: {req.owner} already holds {addr_text(fam, value)} "
+                            f"in pool {pool.name!r}; release it first (state=absent) to reserve "
+                            f"{addr_text(fam, req.reserve[fam])}"
                         )
-                    self._insert(tx, pool, fam, value, req, reserved=0)
-            after[name] = addr_text(fam, value)
-            changed = True
-        return Result(req.owner, uuid, pool.name, both_families(before), both_families(after), changed)
-
-    def _absent(self, tx, pool, req: Request, fams, where) -> Result:
-        held = self._held(tx, pool, req.owner)
-        check_uuid(pool, req, held, where)
-        before = {FAMILY_NAMES[f]: addr_text(f, v[0]) for f, v in held.items()}
-        after = dict(before)
-        uuid = req.uuid or next((v[1] for v in held.values() if v[1]), None)
-        changed = False
+                    if req.uuid and mine[fam][1] != req.uuid:
+                        uuids.append((fam, value, req.uuid))
+                        plan["changed"] = True
+                elif fam in req.reserve:
+                    reserve.append((i, fam, req.reserve[fam]))
+                else:
+                    # the owner's own address, released and still cooling down: give it back
+                    own = sorted((c for c in cooling.get(req.owner, {}).get(fam, []) if pool.contains(fam, c[0]) and
+                                  (not req.uuid or not c[1] or c[1] == req.uuid)), key=lambda c: c[2])
+                    if own:
+                        reclaim.append((fam, own[-1][0], req.owner, req.uuid, 0))
+                        self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, own[-1][0])
+                        plan["after"][name] = addr_text(fam, own[-1][0])
+                        plan["changed"] = True
+                    else:
+                        new[fam].append(i)
+        self._reserve(tx, pool, requests, reserve, reclaim, plans)
+        if reclaim:
+            if tx.reclaim(reclaim) != len(reclaim):
+                raise IpamError("store inconsistency: a cooling address changed under the write lock; "
+                                "nothing was written")
         for fam in fams:
-            if fam not in held:
-                continue
-            value, vuuid = held[fam][:2]
-            if self.cooldown > 0:
-                tx.q("UPDATE ipam_allocation SET owner = NULL, uuid = NULL, last_owner = ?, last_uuid = ?, "
-                     "released_at = ? WHERE family = ? AND addr = ?", (req.owner, vuuid, tx.now, fam, addr_blob(value)))
-            else:
-                tx.q("DELETE FROM ipam_allocation WHERE family = ? AND addr = ?", (fam, addr_blob(value)))
-                self._run_remove(tx, fam, value)
-            self._log(tx, "release", pool.name, req.owner, vuuid, fam, value)
-            after[FAMILY_NAMES[fam]] = None
-            changed = True
-        return Result(req.owner, uuid, pool.name, both_families(before), both_families(after), changed)
+            self._allocate(tx, pool, fam, [requests[i] for i in new[fam]], [plans[i] for i in new[fam]])
+        if uuids:
+            tx.set_uuids(uuids)
+        return [Result(req.owner, plan["uuid"], pool.name, both_families(plan["before"]),
+                       both_families(plan["after"]), plan["changed"]) for req, plan in zip(requests, plans)]
 
-    def _insert(self, tx, pool, fam, value, req, reserved):
-        tx.q("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-             (fam, addr_blob(value), addr_text(fam, value), pool.name, req.owner, req.uuid, reserved, tx.now))
-        self._run_add(tx, fam, value)
-        self._log(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
+    def _reserve(self, tx, pool, requests, reserve, reclaim, plans):
+        """Reservations: a free address is inserted, the owner's own cooling address reclaimed, any other
+        is an error. Written (with the run index) before the gap search, which then steps over them."""
+        inserts = {}
+        for fam in sorted({f for dummy, f, dummy2 in reserve}):
+            wanted = [(i, v) for i, f, v in reserve if f == fam]
+            rows = tx.rows_at(fam, [v for dummy, v in wanted])
+            for i, value in wanted:
+                req, name, text = requests[i], FAMILY_NAMES[fam], addr_text(fam, value)
+                row = rows.get(value)
+                where = f"owners[{i}] ({req.owner}) field {name}"
+                if row is None:
+                    inserts.setdefault(fam, []).append((i, value))
+                elif row["owner"] is None and row["last_owner"] == req.owner and row["pool"] == pool.name and \
+                        (not req.uuid or not row["last_uuid"] or row["last_uuid"] == req.uuid):
+                    reclaim.append((fam, value, req.owner, req.uuid, 1))
+                    self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
+                elif row["owner"] is None:
+                    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["released_at"] + self.cooldown))
+                    raise IpamError(f"{where}: cannot reserve {text}: released by {row['last_owner']} and cooling "
+                                    f"down until {until}")
+                else:
+                    raise IpamError(f"{where}: cannot reserve {text}: held by {row['owner']} (pool {row['pool']!r})")
+                plans[i]["after"][name] = text
+                plans[i]["changed"] = True
+        for fam, items in sorted(inserts.items()):
+            values = [v for dummy, v in items]
+            self._insert(tx, pool, fam, [(requests[i], v) for i, v in items], reserved=1,
+                         known=tx.runs_adjacent(fam, values))
+
+    def _allocate(self, tx, pool, fam, reqs, plans):
+        """The lowest free addresses of the pool for ``reqs``, in order (one each)."""
+        if not reqs:
+            return
+        chosen, known = [], []
+        for first, last in pool.intervals.get(fam, []):
+            need = len(reqs) - len(chosen)
+            runs, complete = tx.runs_for_gap(fam, first, last, need)
+            known += runs
+            chosen += ipam_runs.free_in(first, last, runs, complete, need)
+            if len(chosen) == len(reqs):
+                break
+        if len(chosen) < len(reqs):
+            raise IpamError(
+                f"pool {pool.name!r} is exhausted: no free {FAMILY_NAMES[fam]} address for {reqs[len(chosen)].owner} "
+                f"({pool.size(fam)} allocatable addresses; released addresses return after the cooldown)"
+            )
+        for plan, value in zip(plans, chosen):
+            plan["after"][FAMILY_NAMES[fam]] = addr_text(fam, value)
+            plan["changed"] = True
+        self._insert(tx, pool, fam, list(zip(reqs, chosen)), reserved=0, known=known)
+
+    def _insert(self, tx, pool, fam, items, reserved, known):
+        """Insert (request, value) rows of one family and add them to the run index. ``known``: every run
+        that touches one of the values (ipam_runs.add)."""
+        tx.insert_allocations(pool.name, [(fam, value, req.owner, req.uuid, reserved) for req, value in items])
+        for req, value in items:
+            self._log(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
+        self._runs_add(tx, fam, known, [value for dummy, value in items])
         if self.hook:
-            self.hook(tx, "insert")
+            tx.flush()  # the rows are on the server (uncommitted) when the test's hook runs
+            for dummy in items:
+                self.hook(tx, "insert")
 
-    def _reclaim(self, tx, pool, fam, value, req, reserved):
-        tx.q("UPDATE ipam_allocation SET owner = ?, uuid = COALESCE(?, last_uuid), reserved = ?, allocated_at = ?, "
-             "released_at = NULL WHERE family = ? AND addr = ? AND owner IS NULL",
-             (req.owner, req.uuid, reserved, tx.now, fam, addr_blob(value)))
-        self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
+    # -- state=absent ----------------------------------------------------------------------------
 
-    def _log(self, tx, action, pool, owner, uuid, fam, value):
+    def _absent(self, tx, pool, requests, fams, held) -> list[Result]:
+        results, gone = [], []   # gone: (family, value, owner, uuid) released
+        for i, req in enumerate(requests):
+            mine = held.get(req.owner, {})
+            check_uuid(pool, req, mine, f"owners[{i}]")
+            before = {FAMILY_NAMES[f]: addr_text(f, v[0]) for f, v in mine.items()}
+            after = dict(before)
+            changed = False
+            for fam in fams:
+                if fam in mine:
+                    value, vuuid = mine[fam][:2]
+                    gone.append((fam, value, req.owner, vuuid))
+                    self._log(tx, "release", pool.name, req.owner, vuuid, fam, value)
+                    after[FAMILY_NAMES[fam]] = None
+                    changed = True
+            uuid = req.uuid or next((v[1] for v in mine.values() if v[1]), None)
+            results.append(Result(req.owner, uuid, pool.name, both_families(before), both_families(after), changed))
+        if gone and self.cooldown > 0:
+            tx.release(gone)            # the rows stay (cooling), so do their runs
+        elif gone:
+            for fam in sorted({g[0] for g in gone}):
+                values = [g[1] for g in gone if g[0] == fam]
+                tx.delete_allocations(fam, values)
+                self._runs_remove(tx, fam, values)
+        return results
+
+    # -- the rest of a transaction ---------------------------------------------------------------
+
+    @staticmethod
+    def _log(tx, action, pool, owner, uuid, fam, value):
         tx.logs.append((tx.now, action, pool, owner, uuid, fam, addr_text(fam, value) if value is not None else None))
 
     def _sync_pool(self, tx, pool: Pool):
+        """Record the pool's definition in ipam_pool (what the audit compares with), once per store."""
         definition = json.dumps(pool.definition, sort_keys=True)
-        synced = self.synced_pools
-        if synced.get(pool.name) == definition:
+        if self.synced_pools.get(pool.name) == definition:
             return
-        row = tx.one("SELECT definition FROM ipam_pool WHERE name = ?", (pool.name,))
-        if row is None:
-            tx.q("INSERT INTO ipam_pool (name, definition, updated_at) VALUES (?, ?, ?)",
-                 (pool.name, definition, tx.now))
-        elif row[0] != definition:
-            tx.q("UPDATE ipam_pool SET definition = ?, updated_at = ? WHERE name = ?", (definition, tx.now, pool.name))
-        tx.after_commit.append(lambda: synced.__setitem__(pool.name, definition))
+        tx.sync_pool(pool.name, definition)
+        tx.after_commit.append(lambda: self.synced_pools.__setitem__(pool.name, definition))
 
-    def _purge(self, tx):
-        """Forget released addresses whose cooldown has passed, so they can be handed out again."""
-        rows = tx.all("SELECT family, addr, pool, last_owner FROM ipam_allocation WHERE owner IS NULL "
-                      "AND released_at <= ?", (tx.now - self.cooldown,))
-        for fam, addr, pool, last_owner in rows:
-            tx.q("DELETE FROM ipam_allocation WHERE family = ? AND addr = ?", (fam, addr))
-            self._run_remove(tx, fam, blob_int(addr))
-            self._log(tx, "purge", pool, last_owner, None, fam, blob_int(addr))
+    def _forget(self, tx, purged):
+        """The released addresses whose cooldown has passed were deleted (tx.purge): take them out of the
+        run index too, so they can be handed out again."""
+        for fam in sorted({p[0] for p in purged}):
+            self._runs_remove(tx, fam, [p[1] for p in purged if p[0] == fam])
+        for fam, value, pool, last_owner in purged:
+            self._log(tx, "purge", pool, last_owner, None, fam, value)
 
-    # -- the gap search over runs ----------------------------------------------------------------
+    @staticmethod
+    def _runs_add(tx, fam, known, values):
+        try:
+            delete, insert = ipam_runs.add(known, values)
+        except ValueError as exc:
+            raise IpamError(f"store inconsistency in ipam_run ({FAMILY_NAMES[fam]}): {exc}; run the ipam_audit "
+                            "action with repair=true") from None
+        tx.replace_runs(fam, delete, insert)
 
-    def _run_at(self, tx, fam, value):
-        """The run that contains ``value``, or None. One index seek."""
-        row = tx.one("SELECT start, stop FROM ipam_run WHERE family = ? AND start <= ? ORDER BY start DESC LIMIT 1",
-                     (fam, addr_blob(value)))
-        if row is None:
-            return None
-        start, stop = blob_int(row[0]), blob_int(row[1])
-        return (start, stop) if stop >= value else None
-
-    def _lowest_free(self, tx, pool: Pool, fam: int):
-        """Lowest allocatable address that no row occupies. Cost: O(intervals x log runs)."""
-        for first, last in pool.intervals.get(fam, []):
-            candidate = first
-            while candidate <= last:
-                run = self._run_at(tx, fam, candidate)
-                if run is None:
-                    return candidate
-                # runs are maximal, so run.stop + 1 is free (PRIMARY KEY (family, addr) backs this up)
-                if run[1] + 1 <= last:
-                    return run[1] + 1
-                break
-        return None
-
-    def _run_add(self, tx, fam, value):
-        left = right = None
-        lo, hi = addr_blob(max(value - 1, 0)), addr_blob(min(value + 1, MAX_ADDR[fam]))
-        for start, stop in tx.all("SELECT start, stop FROM ipam_run WHERE family = ? AND (stop = ? OR start = ?)",
-                                  (fam, lo, hi)):
-            if value > 0 and bytes(stop) == lo:
-                left = (start,)
-            if value < MAX_ADDR[fam] and bytes(start) == hi:
-                right = (stop,)
-        if left and right:
-            tx.q("DELETE FROM ipam_run WHERE family = ? AND start = ?", (fam, addr_blob(value + 1)))
-            tx.q("UPDATE ipam_run SET stop = ? WHERE family = ? AND start = ?", (right[0], fam, left[0]))
-        elif left:
-            tx.q("UPDATE ipam_run SET stop = ? WHERE family = ? AND start = ?", (addr_blob(value), fam, left[0]))
-        elif right:
-            tx.q("UPDATE ipam_run SET start = ? WHERE family = ? AND start = ?",
-                 (addr_blob(value), fam, addr_blob(value + 1)))
-        else:
-            tx.q("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)", (fam, addr_blob(value), addr_blob(value)))
-
-    def _run_remove(self, tx, fam, value):
-        run = self._run_at(tx, fam, value)
-        if run is None:
-            raise IpamError(f"store inconsistency: {addr_text(fam, value)} is not in ipam_run; "
-                            "run the ipam_audit action with repair=true")
-        start, stop = run
-        if start == stop:
-            tx.q("DELETE FROM ipam_run WHERE family = ? AND start = ?", (fam, addr_blob(start)))
-        elif value == start:
-            tx.q("UPDATE ipam_run SET start = ? WHERE family = ? AND start = ?",
-                 (addr_blob(value + 1), fam, addr_blob(start)))
-        elif value == stop:
-            tx.q("UPDATE ipam_run SET stop = ? WHERE family = ? AND start = ?",
-                 (addr_blob(value - 1), fam, addr_blob(start)))
-        else:
-            tx.q("UPDATE ipam_run SET stop = ? WHERE family = ? AND start = ?",
-                 (addr_blob(value - 1), fam, addr_blob(start)))
-            tx.q("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)",
-                 (fam, addr_blob(value + 1), addr_blob(stop)))
+    @staticmethod
+    def _runs_remove(tx, fam, values):
+        try:
+            delete, insert = ipam_runs.remove(tx.runs_containing(fam, values), values)
+        except ValueError:
+            raise IpamError(f"store inconsistency: an address of {FAMILY_NAMES[fam]} is not in ipam_run; "
+                            "run the ipam_audit action with repair=true") from None
+        tx.replace_runs(fam, delete, insert)
 
 
 def check_uuid(pool, req, held, where):

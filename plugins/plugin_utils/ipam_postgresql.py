@@ -1,14 +1,186 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The PostgreSQL IPAM store: READ COMMITTED transactions behind one advisory transaction lock (psycopg 3)."""
+"""The PostgreSQL IPAM store: READ COMMITTED transactions behind one advisory transaction lock (psycopg 3).
+
+Every set operation of the allocator is one statement whatever the number of owners: a set of values is
+one array parameter (``= ANY(%b)``, ``unnest(%b, %b, ...)`` for rows, in binary), so a batch of 100 owners
+costs the round trips of a batch of one; and the writes whose results nobody reads go to the server with
+the next read or with the COMMIT (psycopg pipeline mode). The server's plan for each statement is an
+index scan.
+"""
 from __future__ import annotations
 
 import contextlib
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import PG_SCHEMA, SCHEMA_VERSION
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Store, Tx
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import (
+    PG_SCHEMA,
+    SCHEMA_VERSION,
+    addr_blob,
+    blob_int,
+)
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import LOG_COLUMNS, Store, Tx
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import MAX_ADDR, addr_text
 
 PG_LOCK_KEY = 0x766D6E6574495041  # "vmnetIPA": the one advisory lock all IPAM writers take
+
+
+def _blobs(values):
+    return [addr_blob(v) for v in values]
+
+
+class PostgreSQLTx(Tx):
+    """The set operations in PostgreSQL's dialect: arrays and unnest, parameters in binary (``%b``).
+
+    Deferred writes (``defer``) wait in ``pending`` and go to the server in one pipeline with the next
+    read, or with the COMMIT: a batch costs a round trip per read, not per statement.
+    """
+
+    def __init__(self, store, cur, now):
+        super().__init__(store, cur, now)
+        self.pending = []  # (sql, params) of deferred writes, not sent yet
+
+    def _pipeline(self, statements):
+        """Send the pending writes and ``statements`` in one round trip; a cursor with the rows of each."""
+        conn = self.cur.connection
+        pending, self.pending = self.pending, []
+        cursors = []
+        with conn.pipeline():
+            writes = conn.cursor()
+            for sql, params in pending:
+                writes.execute(sql, params)
+            for i, (sql, params) in enumerate(statements):
+                cur = self.cur if i == len(statements) - 1 else conn.cursor()
+                cur.execute(sql, params)
+                cursors.append(cur)
+        return cursors
+
+    def _execute(self, sql, params):
+        if not self.pending:
+            self.cur.execute(sql, params)
+            return self.cur
+        return self._pipeline([(sql, params)])[0]
+
+    def _send_later(self, sql, params):
+        self.pending.append((sql, params))
+
+    def flush(self):
+        if self.pending:
+            self._pipeline([])
+
+    def finish(self, sql):
+        if self.pending:
+            self._pipeline([(sql, ())])
+        else:
+            self.cur.execute(sql)
+
+    def purge_and_owner_rows(self, cutoff, pool, owners):
+        purge = ("DELETE FROM ipam_allocation WHERE owner IS NULL AND released_at <= %b "
+                 "RETURNING family, addr, pool, last_owner", (cutoff,))
+        rows = ("SELECT 'held', family, addr, owner, uuid, reserved, released_at, owner FROM ipam_allocation "
+                "WHERE pool = %b AND family IN (4, 6) AND owner = ANY(%b::text[]) "
+                "UNION ALL "
+                "SELECT 'cooling', family, addr, last_owner, last_uuid, reserved, released_at, owner FROM ipam_allocation "
+                "WHERE pool = %b AND family IN (4, 6) AND last_owner = ANY(%b::text[])", (pool, owners, pool, owners))
+        for sql, params in (purge, rows):
+            self._count(sql, params)
+        purged_cur, rows_cur = self._pipeline([purge, rows])
+        purged = [(f, blob_int(a), p, o) for f, a, p, o in purged_cur.fetchall()]
+        return purged, self._owner_rows(rows_cur.fetchall())
+
+    @staticmethod
+    def _owner_rows(rows):
+        # a row released and taken again by its owner is "held" only (owner_now is set)
+        return [(p, f, blob_int(a), o, u, r, t) for p, f, a, o, u, r, t, now in rows if p == "held" or now is None]
+
+    def owner_rows(self, pool, owners):
+        # "family IN (4, 6)": an index scan on (pool, family, owner) and on the partial (pool, family,
+        # last_owner index for the whole owner array; a row released and taken again by its owner is
+        # "held" only (owner_now is set)
+        rows = self.all(
+            "SELECT 'held', family, addr, owner, uuid, reserved, released_at, owner FROM ipam_allocation "
+            "WHERE pool = %b AND family IN (4, 6) AND owner = ANY(%b::text[]) "
+            "UNION ALL "
+            "SELECT 'cooling', family, addr, last_owner, last_uuid, reserved, released_at, owner FROM ipam_allocation "
+            "WHERE pool = %b AND family IN (4, 6) AND last_owner = ANY(%b::text[])",
+            (pool, owners, pool, owners))
+        return self._owner_rows(rows)
+
+    def rows_at(self, family, values):
+        rows = self.all("SELECT addr, owner, last_owner, last_uuid, released_at, pool FROM ipam_allocation "
+                        "WHERE family = %b AND addr = ANY(%b::bytea[])", (family, _blobs(values)))
+        return {blob_int(a): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
+                for a, o, lo, lu, t, p in rows}
+
+    def runs_containing(self, family, values):
+        rows = self.all(
+            "SELECT DISTINCT r.start, r.stop FROM unnest(%b::bytea[]) AS v(x) CROSS JOIN LATERAL "
+            "(SELECT start, stop FROM ipam_run WHERE family = %b AND start <= v.x ORDER BY start DESC LIMIT 1) AS r "
+            "WHERE r.stop >= v.x", (_blobs(values), family))
+        return [(blob_int(a), blob_int(b)) for a, b in rows]
+
+    def runs_adjacent(self, family, values):
+        rows = self.all("SELECT start, stop FROM ipam_run WHERE family = %b "
+                        "AND (stop = ANY(%b::bytea[]) OR start = ANY(%b::bytea[]))",
+                        (family, _blobs(v - 1 for v in values if v > 0),
+                         _blobs(v + 1 for v in values if v < MAX_ADDR[family])))
+        return [(blob_int(a), blob_int(b)) for a, b in rows]
+
+    def insert_allocations(self, pool, rows):
+        if rows:
+            f, v, o, u, r = zip(*rows)
+            self.defer("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at) "
+                   "SELECT v.family, v.addr, v.address, %b, v.owner, v.uuid, v.reserved, %b FROM unnest("
+                   "%b::smallint[], %b::bytea[], %b::text[], %b::text[], %b::text[], %b::smallint[]) "
+                   "AS v(family, addr, address, owner, uuid, reserved)",
+                   (pool, self.now, list(f), _blobs(v), [addr_text(x, y) for x, y in zip(f, v)], list(o), list(u),
+                    list(r)))
+
+    def reclaim(self, rows):
+        if not rows:
+            return 0
+        f, v, o, u, r = zip(*rows)
+        return self.q("UPDATE ipam_allocation AS a SET owner = v.owner, uuid = COALESCE(v.uuid, a.last_uuid), "
+                      "reserved = v.reserved, allocated_at = %b, released_at = NULL FROM unnest("
+                      "%b::smallint[], %b::bytea[], %b::text[], %b::text[], %b::smallint[]) "
+                      "AS v(family, addr, owner, uuid, reserved) "
+                      "WHERE a.family = v.family AND a.addr = v.addr AND a.owner IS NULL",
+                      (self.now, list(f), _blobs(v), list(o), list(u), list(r))).rowcount
+
+    def release(self, rows):
+        if rows:
+            f, v, o, u = zip(*rows)
+            self.defer("UPDATE ipam_allocation AS a SET owner = NULL, uuid = NULL, last_owner = v.owner, "
+                   "last_uuid = v.uuid, released_at = %b FROM unnest(%b::smallint[], %b::bytea[], %b::text[], "
+                   "%b::text[]) AS v(family, addr, owner, uuid) WHERE a.family = v.family AND a.addr = v.addr",
+                   (self.now, list(f), _blobs(v), list(o), list(u)))
+
+    def delete_allocations(self, family, values):
+        if values:
+            self.defer("DELETE FROM ipam_allocation WHERE family = %b AND addr = ANY(%b::bytea[])",
+                   (family, _blobs(values)))
+
+    def set_uuids(self, rows):
+        if rows:
+            f, v, u = zip(*rows)
+            self.defer("UPDATE ipam_allocation AS a SET uuid = v.uuid FROM unnest(%b::smallint[], %b::bytea[], "
+                   "%b::text[]) AS v(family, addr, uuid) WHERE a.family = v.family AND a.addr = v.addr",
+                   (list(f), _blobs(v), list(u)))
+
+    def replace_runs(self, family, delete, insert):
+        if delete:
+            self.defer("DELETE FROM ipam_run WHERE family = %b AND start = ANY(%b::bytea[])",
+                   (family, _blobs(a for a, dummy in delete)))
+        if insert:
+            self.defer("INSERT INTO ipam_run (family, start, stop) SELECT %b, v.start, v.stop "
+                   "FROM unnest(%b::bytea[], %b::bytea[]) AS v(start, stop)",
+                   (family, _blobs(a for a, dummy in insert), _blobs(b for dummy, b in insert)))
+
+    def write_log(self):
+        rows, self.logs = self.logs, []
+        if rows:
+            self.defer(f"INSERT INTO ipam_log ({LOG_COLUMNS}) SELECT * FROM unnest(%b::float8[], %b::text[], "
+                   "%b::text[], %b::text[], %b::text[], %b::smallint[], %b::text[])",
+                   tuple(list(col) for col in zip(*rows)))
 
 
 class PostgreSQLStore(Store):
@@ -33,7 +205,7 @@ class PostgreSQLStore(Store):
         self._schema_ok = False
 
     def sql(self, text: str) -> str:
-        return text.replace("?", "%s")
+        return text.replace("?", "%b")  # parameters in binary: bytea arrays cost no hex escaping
 
     def close(self):
         if self._conn is not None:
@@ -42,6 +214,14 @@ class PostgreSQLStore(Store):
 
     def _has_schema(self, tx) -> bool:
         return tx.one("SELECT to_regclass('ipam_meta') IS NOT NULL")[0]
+
+    def _rollback(self, cur):
+        if self._conn.closed:
+            return  # the server ended the session: the transaction is gone with it
+        try:
+            cur.execute("ROLLBACK")
+        except self._psycopg.Error:
+            pass
 
     @contextlib.contextmanager
     def transaction(self, check: bool = False, lock: bool = True):
@@ -63,7 +243,7 @@ class PostgreSQLStore(Store):
                     while cur.nextset():
                         pass
                     now = cur.fetchone()[0]
-                    tx = Tx(self, cur, self.clock() if self.clock else now)
+                    tx = PostgreSQLTx(self, cur, self.clock() if self.clock else now)
                     if lock and not self._schema_ok:
                         if not self._has_schema(tx):
                             cur.execute(PG_SCHEMA)
@@ -74,20 +254,23 @@ class PostgreSQLStore(Store):
                             raise IpamError(f"PostgreSQL store has schema {version}; this collection knows "
                                             f"{SCHEMA_VERSION}: upgrade vmnet.ipfabric")
                     yield tx
-                    tx.flush()
                     ok = True
                 finally:
-                    if ok and not check:
-                        cur.execute("COMMIT")
-                        for fn in tx.after_commit:
-                            fn()
-                        if lock:
-                            self._schema_ok = True  # the schema is committed now (DDL rolls back with the rest)
-                    elif not conn.closed:
+                    if ok:
+                        # the deferred writes go with the COMMIT; in check mode with the ROLLBACK, so that
+                        # they meet the constraints there too. If one fails, nothing after it ran.
                         try:
-                            cur.execute("ROLLBACK")
+                            tx.finish("ROLLBACK" if check else "COMMIT")
                         except psycopg.Error:
-                            pass
+                            self._rollback(cur)
+                            raise
+                        if not check:
+                            for fn in tx.after_commit:
+                                fn()
+                            if lock:
+                                self._schema_ok = True  # the schema is committed now (DDL rolls back with the rest)
+                    else:
+                        self._rollback(cur)
         except psycopg.errors.LockNotAvailable:
             raise IpamError("PostgreSQL store: another IPAM writer held the lock longer than lock_timeout") from None
         except psycopg.errors.UniqueViolation as exc:

@@ -1,16 +1,79 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The SQLite IPAM store: one file, WAL journal, ``BEGIN IMMEDIATE`` as the write lock."""
+"""The SQLite IPAM store: one file, WAL journal, ``BEGIN IMMEDIATE`` as the write lock.
+
+A set of values reaches SQLite as one JSON array parameter read with ``json_each``; addresses travel as
+hex text and become the stored 16-byte blobs through ``ipam_unhex`` (a function registered on the
+connection: SQLite 3.40 has no unhex()), so the planner can still seek the indexes with them. Writes
+of many rows use executemany (one prepared statement run in a loop in C).
+"""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import sqlite3
 import time
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import SCHEMA_VERSION, SQLITE_SCHEMA
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import (
+    SCHEMA_VERSION,
+    SQLITE_SCHEMA,
+    addr_blob,
+    blob_int,
+)
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Store, Tx
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import MAX_ADDR
+
+_HEX_SET = "(SELECT ipam_unhex(value) FROM json_each(?))"
+
+
+def _hex_json(values) -> str:
+    return json.dumps([addr_blob(v).hex() for v in values])
+
+
+class SQLiteTx(Tx):
+    """The set operations in SQLite's dialect."""
+
+    def owner_rows(self, pool, owners):
+        # "family IN (4, 6)" lets SQLite seek the (pool, family, owner) and (pool, family, last_owner)
+        # indexes for every owner of the list (tests/unit: test_no_statement_scans_a_table); the
+        # last_owner index is partial (last_owner IS NOT NULL) so that no planner picks it for the first
+        # half; a row released and taken again by its owner is "held" only (owner_now is set)
+        names = json.dumps(owners)
+        rows = self.all(
+            "SELECT 'held', family, addr, owner, uuid, reserved, released_at, owner FROM ipam_allocation "
+            "WHERE pool = ? AND family IN (4, 6) AND owner IN (SELECT value FROM json_each(?)) "
+            "UNION ALL "
+            "SELECT 'cooling', family, addr, last_owner, last_uuid, reserved, released_at, owner FROM ipam_allocation "
+            "WHERE pool = ? AND family IN (4, 6) AND last_owner IN (SELECT value FROM json_each(?))",
+            (pool, names, pool, names))
+        return [(p, f, blob_int(a), o, u, r, t) for p, f, a, o, u, r, t, now in rows if p == "held" or now is None]
+
+    def rows_at(self, family, values):
+        rows = self.all("SELECT addr, owner, last_owner, last_uuid, released_at, pool FROM ipam_allocation "
+                        f"WHERE family = ? AND addr IN {_HEX_SET}", (family, _hex_json(values)))
+        return {blob_int(a): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
+                for a, o, lo, lu, t, p in rows}
+
+    def runs_containing(self, family, values):
+        # CROSS JOIN: SQLite keeps the values as the outer loop, so each one is one seek of the run that
+        # starts at or before it (a plain JOIN may let the planner walk every run of the family instead)
+        rows = self.all(
+            "SELECT DISTINCT r.start, r.stop FROM json_each(?) AS j CROSS JOIN ipam_run AS r "
+            "ON r.family = ? AND r.start = (SELECT s.start FROM ipam_run AS s WHERE s.family = ? "
+            "AND s.start <= ipam_unhex(j.value) ORDER BY s.start DESC LIMIT 1) "
+            "WHERE r.stop >= ipam_unhex(j.value)", (_hex_json(values), family, family))
+        return [(blob_int(a), blob_int(b)) for a, b in rows]
+
+    def runs_adjacent(self, family, values):
+        before = _hex_json(v - 1 for v in values if v > 0)
+        after = _hex_json(v + 1 for v in values if v < MAX_ADDR[family])
+        rows = self.all(f"SELECT start, stop FROM ipam_run WHERE family = ? AND stop IN {_HEX_SET} "
+                        "UNION "
+                        f"SELECT start, stop FROM ipam_run WHERE family = ? AND start IN {_HEX_SET}",
+                        (family, before, family, after))
+        return [(blob_int(a), blob_int(b)) for a, b in rows]
 
 
 class SQLiteStore(Store):
@@ -30,12 +93,14 @@ class SQLiteStore(Store):
     def _connect(self):
         if self._memory:
             self._conn = sqlite3.connect(":memory:", isolation_level=None)
+            self._conn.create_function("ipam_unhex", 1, bytes.fromhex, deterministic=True)
             return
         parent = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(parent):
             os.makedirs(parent, mode=0o700, exist_ok=True)
         try:
             self._conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            self._conn.create_function("ipam_unhex", 1, bytes.fromhex, deterministic=True)
             self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             # WAL: readers (audit, check mode) never block writers. Falls back to the rollback journal
             # where WAL is impossible; both are crash-safe. synchronous=FULL: a committed allocation
@@ -66,11 +131,15 @@ class SQLiteStore(Store):
     @contextlib.contextmanager
     def transaction(self, check: bool = False, lock: bool = True):
         conn = self._conn
-        self._retry(lambda: conn.execute("BEGIN IMMEDIATE" if lock else "BEGIN"))
+        try:
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE" if lock else "BEGIN"))
+        except sqlite3.OperationalError as exc:
+            raise IpamError(f"SQLite store {self.path}: no write lock within busy_timeout "
+                            f"({self.busy_timeout:g} s): {exc}") from None
         ok = False
         try:
             cur = conn.cursor()
-            tx = Tx(self, cur, self.clock() if self.clock else time.time())
+            tx = SQLiteTx(self, cur, self.clock() if self.clock else time.time())
             if lock or self._memory:
                 version = cur.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
@@ -84,8 +153,11 @@ class SQLiteStore(Store):
                     cur.execute("INSERT OR REPLACE INTO ipam_meta (key, value) VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
             yield tx
-            tx.flush()
             ok = True
+        except sqlite3.IntegrityError as exc:
+            raise IpamError(f"SQLite store refused a duplicate (nothing was written): {exc}") from None
+        except sqlite3.OperationalError as exc:
+            raise IpamError(f"SQLite store {self.path} (nothing was written): {exc}") from None
         finally:
             if ok and not check:
                 conn.execute("COMMIT")

@@ -5,20 +5,29 @@ The backends are ipam_sqlite.py and ipam_postgresql.py; open one with ipam_confi
 are serialized: SQLite with ``BEGIN IMMEDIATE`` (plus a busy timeout and a retry loop), PostgreSQL with a
 transaction-scoped advisory lock. The constraints of ipam_schema.py are the backstop: if the allocator
 (ipam_allocator.py) ever picked a taken address, the INSERT would fail and the transaction roll back.
+
+``Tx`` is one transaction: every statement goes through ``q`` (a read: its rows now), ``defer`` (a write
+whose result nobody reads: a backend may send it with the next read or the commit, in one round trip)
+or ``many`` (one statement for many rows); each is counted in ``queries`` and recorded in the store's
+``trace`` list when a test sets one. Its set operations each run one statement for any number of owners
+or addresses; the SQL that differs between the backends (how a set of values is passed: a JSON array
+in SQLite, an array parameter in PostgreSQL) is in the backends' Tx subclasses.
 """
 from __future__ import annotations
 
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import ipam_runs
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_allocator import Allocator
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request, Result, select_families
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import addr_blob, blob_int
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, Pool
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, Pool, addr_text
 
 DEFAULT_COOLDOWN = 600
+LOG_COLUMNS = "at, action, pool, owner, uuid, family, address"
 
 
 class Tx:
-    """A write (or check) transaction. ``q`` runs one statement with '?' placeholders."""
+    """A write (or check, or read) transaction of a store. Statements use '?' placeholders."""
 
     def __init__(self, store, cur, now: float):
         self.store = store
@@ -26,19 +35,50 @@ class Tx:
         self.now = now
         self.queries = 0
         self.after_commit = []
-        self.logs = []  # ipam_log rows, written in one executemany before the commit
+        self.logs = []  # ipam_log rows, written in one statement before the commit
 
-    def flush(self):
-        if self.logs:
-            self.queries += 1
-            self.cur.executemany(self.store.sql("INSERT INTO ipam_log (at, action, pool, owner, uuid, family, address) "
-                                                "VALUES (?, ?, ?, ?, ?, ?, ?)"), self.logs)
-            self.logs = []
+    # -- statements ----------------------------------------------------------------------------
+
+    def _count(self, sql: str, params):
+        self.queries += 1
+        if self.store.trace is not None:
+            self.store.trace.append((sql, tuple(params)))
 
     def q(self, sql: str, params=()):
-        self.queries += 1
-        self.cur.execute(self.store.sql(sql), params)
+        """Run a statement now; the cursor holds its rows."""
+        sql = self.store.sql(sql)
+        self._count(sql, params)
+        return self._execute(sql, params)
+
+    def defer(self, sql: str, params=()):
+        """A write whose result nobody reads. Here it runs now; PostgreSQLTx sends it with the next read."""
+        sql = self.store.sql(sql)
+        self._count(sql, params)
+        self._send_later(sql, params)
+
+    def many(self, sql: str, rows):
+        """One statement run for every row (executemany); returns the number of rows changed."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        sql = self.store.sql(sql)
+        self._count(sql, rows[0])
+        self.cur.executemany(sql, rows)
+        return self.cur.rowcount
+
+    def _execute(self, sql, params):
+        self.cur.execute(sql, params)
         return self.cur
+
+    def _send_later(self, sql, params):
+        self.cur.execute(sql, params)
+
+    def flush(self):
+        """Send the deferred writes now (nothing to do where they run at once)."""
+
+    def finish(self, sql: str):
+        """End the transaction with ``sql`` (COMMIT, or ROLLBACK in check mode) after the deferred writes."""
+        self.cur.execute(sql)
 
     def all(self, sql: str, params=()):
         return self.q(sql, params).fetchall()
@@ -46,12 +86,98 @@ class Tx:
     def one(self, sql: str, params=()):
         return self.q(sql, params).fetchone()
 
+    # -- the set operations of the allocator: one statement each -----------------------------------
+
+    def owner_rows(self, pool: str, owners: list[str]) -> list[tuple]:
+        """Rows of ``pool`` held by one of ``owners`` or released by one and cooling down:
+        [("held" | "cooling", family, address, owner, uuid (the last one when cooling), reserved, released_at)]."""
+        raise NotImplementedError
+
+    def rows_at(self, family: int, values: list[int]) -> dict:
+        """address -> {owner, last_owner, last_uuid, released_at, pool} of the rows at ``values``."""
+        raise NotImplementedError
+
+    def runs_containing(self, family: int, values: list[int]) -> list[tuple[int, int]]:
+        """The runs that contain one of ``values``."""
+        raise NotImplementedError
+
+    def runs_adjacent(self, family: int, values: list[int]) -> list[tuple[int, int]]:
+        """The runs that end right before or start right after one of ``values``."""
+        raise NotImplementedError
+
+    def purge_and_owner_rows(self, cutoff: float, pool: str, owners: list[str]) -> tuple[list, list]:
+        """The two reads every transaction starts with (PostgreSQLTx sends them in one round trip)."""
+        return self.purge(cutoff), self.owner_rows(pool, owners)
+
+    def runs_for_gap(self, family: int, first: int, last: int, limit: int) -> tuple[list, bool]:
+        """For the gap search in ``[first, last]`` (ipam_runs.free_in): the run holding or preceding
+        ``first``, then up to ``limit`` runs starting in ``(first, last + 1]``; and whether that was all."""
+        rows = self.all(
+            "SELECT start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? AND start <= ? "
+            "ORDER BY start DESC LIMIT 1) AS before_first "
+            "UNION ALL "
+            "SELECT start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? AND start > ? AND start <= ? "
+            "ORDER BY start LIMIT ?) AS after_first",
+            (family, addr_blob(first), family, addr_blob(first), addr_blob(min(last + 1, (1 << 128) - 1)), limit))
+        runs = [(blob_int(a), blob_int(b)) for a, b in rows]
+        after = sum(1 for start, dummy in runs if start > first)
+        return runs, after < limit
+
+    def insert_allocations(self, pool: str, rows):
+        """rows: (family, address, owner, uuid, reserved), allocated now."""
+        self.many("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  [(f, addr_blob(v), addr_text(f, v), pool, o, u, r, self.now) for f, v, o, u, r in rows])
+
+    def reclaim(self, rows) -> int:
+        """rows: (family, address, owner, uuid, reserved) of cooling rows given back; returns rows changed."""
+        return self.many("UPDATE ipam_allocation SET owner = ?, uuid = COALESCE(?, last_uuid), reserved = ?, "
+                         "allocated_at = ?, released_at = NULL WHERE family = ? AND addr = ? AND owner IS NULL",
+                         [(o, u, r, self.now, f, addr_blob(v)) for f, v, o, u, r in rows])
+
+    def release(self, rows):
+        """rows: (family, address, owner, uuid) released into the cooldown."""
+        self.many("UPDATE ipam_allocation SET owner = NULL, uuid = NULL, last_owner = ?, last_uuid = ?, "
+                  "released_at = ? WHERE family = ? AND addr = ?",
+                  [(o, u, self.now, f, addr_blob(v)) for f, v, o, u in rows])
+
+    def delete_allocations(self, family: int, values: list[int]):
+        self.many("DELETE FROM ipam_allocation WHERE family = ? AND addr = ?", [(family, addr_blob(v)) for v in values])
+
+    def set_uuids(self, rows):
+        """rows: (family, address, uuid)."""
+        self.many("UPDATE ipam_allocation SET uuid = ? WHERE family = ? AND addr = ?",
+                  [(u, f, addr_blob(v)) for f, v, u in rows])
+
+    def replace_runs(self, family: int, delete, insert):
+        """Delete the runs ``delete`` (by start), then insert ``insert`` (what ipam_runs.add/remove return)."""
+        self.many("DELETE FROM ipam_run WHERE family = ? AND start = ?", [(family, addr_blob(a)) for a, dummy in delete])
+        self.many("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)",
+                  [(family, addr_blob(a), addr_blob(b)) for a, b in insert])
+
+    def purge(self, cutoff: float) -> list[tuple]:
+        """Delete the cooling rows released at or before ``cutoff``: [(family, address, pool, last_owner)]."""
+        rows = self.all("DELETE FROM ipam_allocation WHERE owner IS NULL AND released_at <= ? "
+                        "RETURNING family, addr, pool, last_owner", (cutoff,))
+        return [(f, blob_int(a), p, o) for f, a, p, o in rows]
+
+    def sync_pool(self, name: str, definition: str):
+        """Record a pool's definition (JSON); updated_at changes only when the definition does."""
+        self.defer("INSERT INTO ipam_pool (name, definition, updated_at) VALUES (?, ?, ?) "
+               "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at "
+               "WHERE ipam_pool.definition <> excluded.definition", (name, definition, self.now))
+
+    def write_log(self):
+        """The change log of the transaction (tx.logs), in one statement."""
+        rows, self.logs = self.logs, []
+        self.many(f"INSERT INTO ipam_log ({LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
 
 class Store:
     backend = "base"
-    placeholder = "?"
-    hook = None  # tests: a callable(tx, event) run at points inside the transaction
+    hook = None  # tests: a callable(tx, event) run at points inside the transaction (ipam_allocator.Allocator)
     clock = None  # tests: a callable returning "now"; default: time.time() (SQLite), the server clock (PostgreSQL)
+    trace = None  # tests: a list; every statement is appended to it as (sql, params)
 
     def __init__(self):
         self.synced_pools = {}  # pool name -> the definition (JSON) this store wrote to ipam_pool
@@ -82,6 +208,7 @@ class Store:
             cooldown = DEFAULT_COOLDOWN
         if not isinstance(cooldown, (int, float)) or cooldown < 0:
             raise IpamError(f"cooldown: {cooldown!r} must be a number of seconds >= 0")
+        wanted = {}
         for i, req in enumerate(requests):
             for fam, value in req.reserve.items():
                 if state != "present":
@@ -93,6 +220,10 @@ class Store:
                 if not pool.contains(fam, value):
                     raise IpamError(f"owners[{i}] ({req.owner}) field {FAMILY_NAMES[fam]}: cannot reserve: "
                                     f"{pool.why_not(fam, value)}")
+                if (fam, value) in wanted:
+                    raise IpamError(f"owners[{i}] ({req.owner}) field {FAMILY_NAMES[fam]}: "
+                                    f"{addr_text(fam, value)} is also asked for by {wanted[(fam, value)]}")
+                wanted[(fam, value)] = req.owner
         allocator = Allocator(cooldown, self.synced_pools, self.hook)
         with self.transaction(check=check) as tx:
             return allocator.run(tx, pool, requests, state, fams)
@@ -121,24 +252,16 @@ class Store:
                 return []
             problems = []
             for fam in (4, 6):
-                values = sorted(blob_int(r[0]) for r in tx.all("SELECT addr FROM ipam_allocation WHERE family = ?",
-                                                           (fam,)))
-                expected = []
-                for v in values:
-                    if expected and expected[-1][1] == v - 1:
-                        expected[-1][1] = v
-                    else:
-                        expected.append([v, v])
-                actual = [[blob_int(a), blob_int(b)] for a, b in
+                expected = ipam_runs.runs_of(blob_int(r[0]) for r in tx.all(
+                    "SELECT addr FROM ipam_allocation WHERE family = ?", (fam,)))
+                actual = [(blob_int(a), blob_int(b)) for a, b in
                           tx.all("SELECT start, stop FROM ipam_run WHERE family = ? ORDER BY start", (fam,))]
                 if actual != expected:
                     problems.append(f"{FAMILY_NAMES[fam]}: ipam_run has {len(actual)} runs, the allocations make "
                                     f"{len(expected)}")
                     if repair:
                         tx.q("DELETE FROM ipam_run WHERE family = ?", (fam,))
-                        for a, b in expected:
-                            tx.q("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)",
-                                 (fam, addr_blob(a), addr_blob(b)))
+                        tx.replace_runs(fam, [], expected)
             return problems
 
     def _has_schema(self, tx) -> bool:
