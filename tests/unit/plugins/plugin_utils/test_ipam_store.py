@@ -270,3 +270,24 @@ def test_no_statement_scans_a_table(tmp_path, pools):
         "SEARCH ipam_allocation USING INDEX sqlite_autoindex_ipam_allocation_2 (pool=? AND family=? AND owner=?)",
         "SEARCH ipam_allocation USING INDEX ipam_allocation_last_owner (pool=? AND family=? AND last_owner=?)"}
     store.close()
+
+
+def test_a_reservation_in_the_batch_is_placed_before_the_lowest_free(store, pools, cfg):
+    r = store.apply(pools["pub"], parse_requests(["a", {"name": "b", "ipv4": "198.51.100.1"}, "c"]),
+                    families=["ipv4"])
+    assert addrs(r) == [("a", "198.51.100.3", None, True), ("b", "198.51.100.1", None, True),
+                        ("c", "198.51.100.4", None, True)]
+    assert store.check_runs() == []
+
+
+def test_a_wrong_run_index_cannot_hand_out_an_address_twice(store, pools, cfg):
+    """The run index is derived data; the PRIMARY KEY is what forbids duplicates (docs/ipam.md)."""
+    store.apply(pools["pub"], reqs("vm1"))
+    with store.transaction() as tx:
+        tx.q("DELETE FROM ipam_run")  # the index now says every address is free
+    before = snapshot(cfg)
+    with pytest.raises(IpamError, match="refused a duplicate .nothing was written."):
+        store.apply(pools["pub"], reqs("vm2"))
+    assert snapshot(cfg) == before
+    assert store.check_runs(repair=True) and store.check_runs() == []
+    assert addrs(store.apply(pools["pub"], reqs("vm2"))) == [("vm2", "198.51.100.3", "2001:db8:100::2", True)]
