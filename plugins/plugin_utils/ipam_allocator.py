@@ -114,8 +114,7 @@ class Allocator:
             if tx.reclaim(reclaim) != len(reclaim):
                 raise IpamError("store inconsistency: a cooling address changed under the write lock; "
                                 "nothing was written")
-        for fam in fams:
-            self._allocate(tx, pool, fam, [requests[i] for i in new[fam]], [plans[i] for i in new[fam]])
+        self._allocate(tx, pool, {fam: [(requests[i], plans[i]) for i in new[fam]] for fam in fams if new[fam]})
         if uuids:
             tx.set_uuids(uuids)
         return [Result(req.owner, plan["uuid"], pool.name, both_families(plan["before"]),
@@ -124,62 +123,76 @@ class Allocator:
     def _reserve(self, tx, pool, requests, reserve, reclaim, plans):
         """Reservations: a free address is inserted, the owner's own cooling address reclaimed, any other
         is an error. Written (with the run index) before the gap search, which then steps over them."""
-        inserts = {}
-        for fam in sorted({f for dummy, f, dummy2 in reserve}):
-            wanted = [(i, v) for i, f, v in reserve if f == fam]
-            rows = tx.rows_at(fam, [v for dummy, v in wanted])
-            for i, value in wanted:
-                req, name, text = requests[i], FAMILY_NAMES[fam], addr_text(fam, value)
-                row = rows.get(value)
-                where = f"owners[{i}] ({req.owner}) field {name}"
-                if row is None:
-                    inserts.setdefault(fam, []).append((i, value))
-                elif row["owner"] is None and row["last_owner"] == req.owner and row["pool"] == pool.name and \
-                        (not req.uuid or not row["last_uuid"] or row["last_uuid"] == req.uuid):
-                    reclaim.append((fam, value, req.owner, req.uuid, 1))
-                    self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
-                elif row["owner"] is None:
-                    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["released_at"] + self.cooldown))
-                    raise IpamError(f"{where}: cannot reserve {text}: released by {row['last_owner']} and cooling "
-                                    f"down until {until}")
-                else:
-                    raise IpamError(f"{where}: cannot reserve {text}: held by {row['owner']} (pool {row['pool']!r})")
-                plans[i]["after"][name] = text
-                plans[i]["changed"] = True
-        for fam, items in sorted(inserts.items()):
-            values = [v for dummy, v in items]
-            self._insert(tx, pool, fam, [(requests[i], v) for i, v in items], reserved=1,
-                         known=tx.runs_adjacent(fam, values))
-
-    def _allocate(self, tx, pool, fam, reqs, plans):
-        """The lowest free addresses of the pool for ``reqs``, in order (one each)."""
-        if not reqs:
+        if not reserve:
             return
-        chosen, known = [], []
-        for first, last in pool.intervals.get(fam, []):
-            need = len(reqs) - len(chosen)
-            runs, complete = tx.runs_for_gap(fam, first, last, need)
-            known += runs
-            chosen += ipam_runs.free_in(first, last, runs, complete, need)
-            if len(chosen) == len(reqs):
-                break
-        if len(chosen) < len(reqs):
-            raise IpamError(
-                f"pool {pool.name!r} is exhausted: no free {FAMILY_NAMES[fam]} address for {reqs[len(chosen)].owner} "
-                f"({pool.size(fam)} allocatable addresses; released addresses return after the cooldown)"
-            )
-        for plan, value in zip(plans, chosen):
-            plan["after"][FAMILY_NAMES[fam]] = addr_text(fam, value)
-            plan["changed"] = True
-        self._insert(tx, pool, fam, list(zip(reqs, chosen)), reserved=0, known=known)
+        rows = tx.rows_at([(fam, value) for dummy, fam, value in reserve])
+        inserts = []
+        for i, fam, value in sorted(reserve):
+            req, name, text = requests[i], FAMILY_NAMES[fam], addr_text(fam, value)
+            row = rows.get((fam, value))
+            where = f"owners[{i}] ({req.owner}) field {name}"
+            if row is None:
+                inserts.append((fam, value, req))
+            elif row["owner"] is None and row["last_owner"] == req.owner and row["pool"] == pool.name and \
+                    (not req.uuid or not row["last_uuid"] or row["last_uuid"] == req.uuid):
+                reclaim.append((fam, value, req.owner, req.uuid, 1))
+                self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
+            elif row["owner"] is None:
+                until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["released_at"] + self.cooldown))
+                raise IpamError(f"{where}: cannot reserve {text}: released by {row['last_owner']} and cooling "
+                                f"down until {until}")
+            else:
+                raise IpamError(f"{where}: cannot reserve {text}: held by {row['owner']} (pool {row['pool']!r})")
+            plans[i]["after"][name] = text
+            plans[i]["changed"] = True
+        if inserts:
+            self._insert(tx, pool, inserts, reserved=1, known=tx.runs_adjacent([(f, v) for f, v, dummy in inserts]))
 
-    def _insert(self, tx, pool, fam, items, reserved, known):
-        """Insert (request, value) rows of one family and add them to the run index. ``known``: every run
-        that touches one of the values (ipam_runs.add)."""
-        tx.insert_allocations(pool.name, [(fam, value, req.owner, req.uuid, reserved) for req, value in items])
-        for req, value in items:
+    def _allocate(self, tx, pool, wanted):
+        """The lowest free addresses of the pool, one per (request, plan) of ``wanted`` (family -> list),
+        in order. The gap searches of all families go in one statement; a family whose interval had too
+        few free addresses goes on with its next interval in the next one."""
+        if not wanted:
+            return
+        chosen = {fam: [] for fam in wanted}
+        known = []
+        interval = {fam: 0 for fam in wanted}
+        while True:
+            asks = []
+            for fam, items in wanted.items():
+                need = len(items) - len(chosen[fam])
+                intervals = pool.intervals.get(fam, [])
+                if need and interval[fam] < len(intervals):
+                    first, last = intervals[interval[fam]]
+                    asks.append((fam, first, last, need))
+                    interval[fam] += 1
+                elif need:
+                    items_left = items[len(chosen[fam]):]
+                    raise IpamError(
+                        f"pool {pool.name!r} is exhausted: no free {FAMILY_NAMES[fam]} address for "
+                        f"{items_left[0][0].owner} ({pool.size(fam)} allocatable addresses; released addresses "
+                        "return after the cooldown)"
+                    )
+            if not asks:
+                break
+            for (fam, first, last, need), (runs, complete) in zip(asks, tx.runs_for_gaps(asks)):
+                known += [(fam, a, b) for a, b in runs]
+                chosen[fam] += ipam_runs.free_in(first, last, runs, complete, need)
+        inserts = []
+        for fam, items in wanted.items():
+            for (req, plan), value in zip(items, chosen[fam]):
+                plan["after"][FAMILY_NAMES[fam]] = addr_text(fam, value)
+                plan["changed"] = True
+                inserts.append((fam, value, req))
+        self._insert(tx, pool, inserts, reserved=0, known=known)
+
+    def _insert(self, tx, pool, items, reserved, known):
+        """Insert rows (family, value, request) and add them to the run index. ``known``: every run
+        (family, start, stop) that touches one of the values (ipam_runs.add)."""
+        tx.insert_allocations(pool.name, [(fam, value, req.owner, req.uuid, reserved) for fam, value, req in items])
+        for fam, value, req in items:
             self._log(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
-        self._runs_add(tx, fam, known, [value for dummy, value in items])
+        self._runs_change(tx, known, add=[(fam, value) for fam, value, dummy in items])
         if self.hook:
             tx.flush()  # the rows are on the server (uncommitted) when the test's hook runs
             for dummy in items:
@@ -207,10 +220,9 @@ class Allocator:
         if gone and self.cooldown > 0:
             tx.release(gone)            # the rows stay (cooling), so do their runs
         elif gone:
-            for fam in sorted({g[0] for g in gone}):
-                values = [g[1] for g in gone if g[0] == fam]
-                tx.delete_allocations(fam, values)
-                self._runs_remove(tx, fam, values)
+            pairs = [(fam, value) for fam, value, dummy, dummy2 in gone]
+            tx.delete_allocations(pairs)
+            self._runs_change(tx, tx.runs_containing(pairs), remove=pairs)
         return results
 
     # -- the rest of a transaction ---------------------------------------------------------------
@@ -230,28 +242,32 @@ class Allocator:
     def _forget(self, tx, purged):
         """The released addresses whose cooldown has passed were deleted (tx.purge): take them out of the
         run index too, so they can be handed out again."""
-        for fam in sorted({p[0] for p in purged}):
-            self._runs_remove(tx, fam, [p[1] for p in purged if p[0] == fam])
+        if purged:
+            pairs = [(fam, value) for fam, value, dummy, dummy2 in purged]
+            self._runs_change(tx, tx.runs_containing(pairs), remove=pairs)
         for fam, value, pool, last_owner in purged:
             self._log(tx, "purge", pool, last_owner, None, fam, value)
 
     @staticmethod
-    def _runs_add(tx, fam, known, values):
-        try:
-            delete, insert = ipam_runs.add(known, values)
-        except ValueError as exc:
-            raise IpamError(f"store inconsistency in ipam_run ({FAMILY_NAMES[fam]}): {exc}; run the ipam_audit "
-                            "action with repair=true") from None
-        tx.replace_runs(fam, delete, insert)
-
-    @staticmethod
-    def _runs_remove(tx, fam, values):
-        try:
-            delete, insert = ipam_runs.remove(tx.runs_containing(fam, values), values)
-        except ValueError:
-            raise IpamError(f"store inconsistency: an address of {FAMILY_NAMES[fam]} is not in ipam_run; "
-                            "run the ipam_audit action with repair=true") from None
-        tx.replace_runs(fam, delete, insert)
+    def _runs_change(tx, known, add=(), remove=()):
+        """Write the run index after adding or removing (family, value) pairs; ``known``: the runs
+        (family, start, stop) that touch (add) or contain (remove) them."""
+        deletes, updates, inserts = [], [], []
+        for fam in sorted({f for f, dummy in list(add) + list(remove)}):
+            runs = [(a, b) for f, a, b in known if f == fam]
+            try:
+                if add:
+                    d, i = ipam_runs.add(runs, [v for f, v in add if f == fam])
+                else:
+                    d, i = ipam_runs.remove(runs, [v for f, v in remove if f == fam])
+            except ValueError as exc:
+                raise IpamError(f"store inconsistency in ipam_run ({FAMILY_NAMES[fam]}): {exc}; run the ipam_audit "
+                                "action with repair=true") from None
+            d, u, i = ipam_runs.as_updates(d, i)
+            deletes += [(fam, a, b) for a, b in d]
+            updates += [(fam, old, a, b) for old, a, b in u]
+            inserts += [(fam, a, b) for a, b in i]
+        tx.replace_runs(deletes, updates, inserts)
 
 
 def check_uuid(pool, req, held, where):

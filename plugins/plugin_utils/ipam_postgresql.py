@@ -105,25 +105,34 @@ class PostgreSQLTx(Tx):
             (pool, owners, pool, owners))
         return self._owner_rows(rows)
 
-    def rows_at(self, family, values):
-        rows = self.all("SELECT addr, owner, last_owner, last_uuid, released_at, pool FROM ipam_allocation "
-                        "WHERE family = %b AND addr = ANY(%b::bytea[])", (family, _blobs(values)))
-        return {blob_int(a): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
-                for a, o, lo, lu, t, p in rows}
+    def rows_at(self, pairs):
+        f, v = zip(*pairs)
+        rows = self.all("SELECT a.family, a.addr, a.owner, a.last_owner, a.last_uuid, a.released_at, a.pool "
+                        "FROM unnest(%b::smallint[], %b::bytea[]) AS v(family, addr) "
+                        "JOIN ipam_allocation AS a ON a.family = v.family AND a.addr = v.addr", (list(f), _blobs(v)))
+        return {(f, blob_int(a)): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
+                for f, a, o, lo, lu, t, p in rows}
 
-    def runs_containing(self, family, values):
+    def runs_containing(self, pairs):
+        f, v = zip(*pairs)
         rows = self.all(
-            "SELECT DISTINCT r.start, r.stop FROM unnest(%b::bytea[]) AS v(x) CROSS JOIN LATERAL "
-            "(SELECT start, stop FROM ipam_run WHERE family = %b AND start <= v.x ORDER BY start DESC LIMIT 1) AS r "
-            "WHERE r.stop >= v.x", (_blobs(values), family))
-        return [(blob_int(a), blob_int(b)) for a, b in rows]
+            "SELECT DISTINCT v.family, r.start, r.stop FROM unnest(%b::smallint[], %b::bytea[]) AS v(family, x) "
+            "CROSS JOIN LATERAL (SELECT start, stop FROM ipam_run WHERE family = v.family AND start <= v.x "
+            "ORDER BY start DESC LIMIT 1) AS r WHERE r.stop >= v.x", (list(f), _blobs(v)))
+        return [(f, blob_int(a), blob_int(b)) for f, a, b in rows]
 
-    def runs_adjacent(self, family, values):
-        rows = self.all("SELECT start, stop FROM ipam_run WHERE family = %b "
-                        "AND (stop = ANY(%b::bytea[]) OR start = ANY(%b::bytea[]))",
-                        (family, _blobs(v - 1 for v in values if v > 0),
-                         _blobs(v + 1 for v in values if v < MAX_ADDR[family])))
-        return [(blob_int(a), blob_int(b)) for a, b in rows]
+    def runs_adjacent(self, pairs):
+        before = [(f, v - 1) for f, v in pairs if v > 0]
+        after = [(f, v + 1) for f, v in pairs if v < MAX_ADDR[f]]
+        rows = self.all(
+            "SELECT r.family, r.start, r.stop FROM unnest(%b::smallint[], %b::bytea[]) AS v(family, x) "
+            "JOIN ipam_run AS r ON r.family = v.family AND r.stop = v.x "
+            "UNION "
+            "SELECT r.family, r.start, r.stop FROM unnest(%b::smallint[], %b::bytea[]) AS v(family, x) "
+            "JOIN ipam_run AS r ON r.family = v.family AND r.start = v.x",
+            ([f for f, dummy in before], _blobs(v for dummy, v in before),
+             [f for f, dummy in after], _blobs(v for dummy, v in after)))
+        return [(f, blob_int(a), blob_int(b)) for f, a, b in rows]
 
     def insert_allocations(self, pool, rows):
         if rows:
@@ -154,10 +163,11 @@ class PostgreSQLTx(Tx):
                    "%b::text[]) AS v(family, addr, owner, uuid) WHERE a.family = v.family AND a.addr = v.addr",
                    (self.now, list(f), _blobs(v), list(o), list(u)))
 
-    def delete_allocations(self, family, values):
-        if values:
-            self.defer("DELETE FROM ipam_allocation WHERE family = %b AND addr = ANY(%b::bytea[])",
-                   (family, _blobs(values)))
+    def delete_allocations(self, pairs):
+        if pairs:
+            f, v = zip(*pairs)
+            self.defer("DELETE FROM ipam_allocation AS a USING unnest(%b::smallint[], %b::bytea[]) AS v(family, addr) "
+                       "WHERE a.family = v.family AND a.addr = v.addr", (list(f), _blobs(v)))
 
     def set_uuids(self, rows):
         if rows:
@@ -166,14 +176,20 @@ class PostgreSQLTx(Tx):
                    "%b::text[]) AS v(family, addr, uuid) WHERE a.family = v.family AND a.addr = v.addr",
                    (list(f), _blobs(v), list(u)))
 
-    def replace_runs(self, family, delete, insert):
-        if delete:
-            self.defer("DELETE FROM ipam_run WHERE family = %b AND start = ANY(%b::bytea[])",
-                   (family, _blobs(a for a, dummy in delete)))
-        if insert:
-            self.defer("INSERT INTO ipam_run (family, start, stop) SELECT %b, v.start, v.stop "
-                   "FROM unnest(%b::bytea[], %b::bytea[]) AS v(start, stop)",
-                   (family, _blobs(a for a, dummy in insert), _blobs(b for dummy, b in insert)))
+    def replace_runs(self, deletes, updates, inserts):
+        if deletes:
+            f, a, dummy = zip(*deletes)
+            self.defer("DELETE FROM ipam_run AS r USING unnest(%b::smallint[], %b::bytea[]) AS v(family, start) "
+                       "WHERE r.family = v.family AND r.start = v.start", (list(f), _blobs(a)))
+        if updates:
+            f, old, a, b = zip(*updates)
+            self.defer("UPDATE ipam_run AS r SET start = v.start, stop = v.stop FROM unnest(%b::smallint[], "
+                       "%b::bytea[], %b::bytea[], %b::bytea[]) AS v(family, old, start, stop) "
+                       "WHERE r.family = v.family AND r.start = v.old", (list(f), _blobs(old), _blobs(a), _blobs(b)))
+        if inserts:
+            f, a, b = zip(*inserts)
+            self.defer("INSERT INTO ipam_run (family, start, stop) SELECT * FROM unnest(%b::smallint[], "
+                       "%b::bytea[], %b::bytea[])", (list(f), _blobs(a), _blobs(b)))
 
     def write_log(self):
         rows, self.logs = self.logs, []
@@ -200,8 +216,7 @@ class PostgreSQLStore(Store):
         except psycopg.Error as exc:
             raise IpamError(f"ipfabric_ipam.dsn: cannot connect to PostgreSQL: {str(exc).strip()}") from None
         ms = int(lock_timeout * 1000)
-        self._conn.execute(f"SET lock_timeout = {ms}")
-        self._conn.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+        self._conn.execute(f"SET lock_timeout = {ms}; SET idle_in_transaction_session_timeout = {ms}")
         self._schema_ok = False
 
     def sql(self, text: str) -> str:
@@ -234,18 +249,23 @@ class PostgreSQLStore(Store):
                     # one round trip (simple query protocol, no parameters): begin, and for a writer take
                     # the lock every writer of every pool takes, so writers run one at a time and each
                     # statement after it sees every transaction committed before (READ COMMITTED)
-                    if lock:
-                        cur.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); "
-                                    "SELECT extract(epoch from clock_timestamp())::float8")
-                    else:
-                        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
-                                    "SELECT extract(epoch from clock_timestamp())::float8")
-                    while cur.nextset():
-                        pass
-                    now = cur.fetchone()[0]
+                    # (and, on a connection's first write, whether the schema is there)
+                    first = lock and not self._schema_ok
+                    cur.execute(("BEGIN ISOLATION LEVEL READ COMMITTED; "
+                                 f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); " if lock else
+                                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ")
+                                + "SELECT extract(epoch from clock_timestamp())::float8"
+                                + ("; SELECT to_regclass('ipam_meta') IS NOT NULL" if first else ""))
+                    results = []
+                    while True:
+                        if cur.description is not None:
+                            results.append(cur.fetchone()[0])
+                        if not cur.nextset():
+                            break
+                    now = results[-2] if first else results[-1]
                     tx = PostgreSQLTx(self, cur, self.clock() if self.clock else now)
-                    if lock and not self._schema_ok:
-                        if not self._has_schema(tx):
+                    if first:
+                        if not results[-1]:
                             cur.execute(PG_SCHEMA)
                             cur.execute("INSERT INTO ipam_meta (key, value) VALUES ('schema_version', %s)",
                                         (str(SCHEMA_VERSION),))

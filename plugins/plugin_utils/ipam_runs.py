@@ -94,6 +94,23 @@ def remove(known, values) -> tuple[list, list]:
     return _difference(known, result)
 
 
+def as_updates(delete, insert) -> tuple[list, list, list]:
+    """Turn (runs to delete, runs to insert) of one change into (deletes, updates, inserts) with as many
+    in-place updates as possible: an inserted run that overlaps a deleted one replaces it, ``(old_start,
+    new_start, new_stop)``; the common case, a run that grows or shrinks at one end, is then one update.
+    Written in this order (deletes, updates, inserts), no statement meets a start or stop still in use:
+    the results are disjoint, and each lies inside or around the run it updates."""
+    deletes, updates, inserts = list(delete), [], []
+    for start, stop in insert:
+        old = next((d for d in deletes if d[0] <= stop and start <= d[1]), None)
+        if old is None:
+            inserts.append((start, stop))
+        else:
+            deletes.remove(old)
+            updates.append((old[0], start, stop))
+    return deletes, updates, inserts
+
+
 def _difference(before, after):
     b, a = set(before), set(after)
     return sorted(b - a), sorted(a - b)

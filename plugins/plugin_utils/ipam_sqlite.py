@@ -25,11 +25,13 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Store, Tx
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import MAX_ADDR
 
-_HEX_SET = "(SELECT ipam_unhex(value) FROM json_each(?))"
+# one element of a JSON array [[family, "hex address"], ...] read with json_each(?) AS j
+_FAM = "json_extract(j.value, '$[0]')"
+_ADDR = "ipam_unhex(json_extract(j.value, '$[1]'))"
 
 
-def _hex_json(values) -> str:
-    return json.dumps([addr_blob(v).hex() for v in values])
+def _pairs_json(pairs) -> str:
+    return json.dumps([[f, addr_blob(v).hex()] for f, v in pairs])
 
 
 class SQLiteTx(Tx):
@@ -50,30 +52,32 @@ class SQLiteTx(Tx):
             (pool, names, pool, names))
         return [(p, f, blob_int(a), o, u, r, t) for p, f, a, o, u, r, t, now in rows if p == "held" or now is None]
 
-    def rows_at(self, family, values):
-        rows = self.all("SELECT addr, owner, last_owner, last_uuid, released_at, pool FROM ipam_allocation "
-                        f"WHERE family = ? AND addr IN {_HEX_SET}", (family, _hex_json(values)))
-        return {blob_int(a): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
-                for a, o, lo, lu, t, p in rows}
+    def rows_at(self, pairs):
+        rows = self.all(
+            "SELECT a.family, a.addr, a.owner, a.last_owner, a.last_uuid, a.released_at, a.pool FROM json_each(?) AS j "
+            f"CROSS JOIN ipam_allocation AS a ON a.family = {_FAM} AND a.addr = {_ADDR}", (_pairs_json(pairs),))
+        return {(f, blob_int(a)): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
+                for f, a, o, lo, lu, t, p in rows}
 
-    def runs_containing(self, family, values):
+    def runs_containing(self, pairs):
         # CROSS JOIN: SQLite keeps the values as the outer loop, so each one is one seek of the run that
         # starts at or before it (a plain JOIN may let the planner walk every run of the family instead)
         rows = self.all(
-            "SELECT DISTINCT r.start, r.stop FROM json_each(?) AS j CROSS JOIN ipam_run AS r "
-            "ON r.family = ? AND r.start = (SELECT s.start FROM ipam_run AS s WHERE s.family = ? "
-            "AND s.start <= ipam_unhex(j.value) ORDER BY s.start DESC LIMIT 1) "
-            "WHERE r.stop >= ipam_unhex(j.value)", (_hex_json(values), family, family))
-        return [(blob_int(a), blob_int(b)) for a, b in rows]
+            "SELECT DISTINCT r.family, r.start, r.stop FROM json_each(?) AS j CROSS JOIN ipam_run AS r "
+            f"ON r.family = {_FAM} AND r.start = (SELECT s.start FROM ipam_run AS s WHERE s.family = {_FAM} "
+            f"AND s.start <= {_ADDR} ORDER BY s.start DESC LIMIT 1) WHERE r.stop >= {_ADDR}", (_pairs_json(pairs),))
+        return [(f, blob_int(a), blob_int(b)) for f, a, b in rows]
 
-    def runs_adjacent(self, family, values):
-        before = _hex_json(v - 1 for v in values if v > 0)
-        after = _hex_json(v + 1 for v in values if v < MAX_ADDR[family])
-        rows = self.all(f"SELECT start, stop FROM ipam_run WHERE family = ? AND stop IN {_HEX_SET} "
-                        "UNION "
-                        f"SELECT start, stop FROM ipam_run WHERE family = ? AND start IN {_HEX_SET}",
-                        (family, before, family, after))
-        return [(blob_int(a), blob_int(b)) for a, b in rows]
+    def runs_adjacent(self, pairs):
+        before = _pairs_json((f, v - 1) for f, v in pairs if v > 0)
+        after = _pairs_json((f, v + 1) for f, v in pairs if v < MAX_ADDR[f])
+        rows = self.all(
+            "SELECT r.family, r.start, r.stop FROM json_each(?) AS j CROSS JOIN ipam_run AS r "
+            f"ON r.family = {_FAM} AND r.stop = {_ADDR} "
+            "UNION "
+            "SELECT r.family, r.start, r.stop FROM json_each(?) AS j CROSS JOIN ipam_run AS r "
+            f"ON r.family = {_FAM} AND r.start = {_ADDR}", (before, after))
+        return [(f, blob_int(a), blob_int(b)) for f, a, b in rows]
 
 
 class SQLiteStore(Store):

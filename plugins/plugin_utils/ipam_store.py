@@ -20,7 +20,7 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_allocator impo
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request, Result, select_families
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import addr_blob, blob_int
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, Pool, addr_text
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILY_NAMES, MAX_ADDR, Pool, addr_text
 
 DEFAULT_COOLDOWN = 600
 LOG_COLUMNS = "at, action, pool, owner, uuid, family, address"
@@ -93,35 +93,40 @@ class Tx:
         [("held" | "cooling", family, address, owner, uuid (the last one when cooling), reserved, released_at)]."""
         raise NotImplementedError
 
-    def rows_at(self, family: int, values: list[int]) -> dict:
-        """address -> {owner, last_owner, last_uuid, released_at, pool} of the rows at ``values``."""
+    def rows_at(self, pairs: list[tuple[int, int]]) -> dict:
+        """(family, address) -> {owner, last_owner, last_uuid, released_at, pool} of the rows at ``pairs``."""
         raise NotImplementedError
 
-    def runs_containing(self, family: int, values: list[int]) -> list[tuple[int, int]]:
-        """The runs that contain one of ``values``."""
+    def runs_containing(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """The runs (family, start, stop) that contain one of the (family, address) ``pairs``."""
         raise NotImplementedError
 
-    def runs_adjacent(self, family: int, values: list[int]) -> list[tuple[int, int]]:
-        """The runs that end right before or start right after one of ``values``."""
+    def runs_adjacent(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+        """The runs (family, start, stop) that end right before or start right after one of ``pairs``."""
         raise NotImplementedError
 
     def purge_and_owner_rows(self, cutoff: float, pool: str, owners: list[str]) -> tuple[list, list]:
         """The two reads every transaction starts with (PostgreSQLTx sends them in one round trip)."""
         return self.purge(cutoff), self.owner_rows(pool, owners)
 
-    def runs_for_gap(self, family: int, first: int, last: int, limit: int) -> tuple[list, bool]:
-        """For the gap search in ``[first, last]`` (ipam_runs.free_in): the run holding or preceding
-        ``first``, then up to ``limit`` runs starting in ``(first, last + 1]``; and whether that was all."""
-        rows = self.all(
-            "SELECT start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? AND start <= ? "
-            "ORDER BY start DESC LIMIT 1) AS before_first "
-            "UNION ALL "
-            "SELECT start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? AND start > ? AND start <= ? "
-            "ORDER BY start LIMIT ?) AS after_first",
-            (family, addr_blob(first), family, addr_blob(first), addr_blob(min(last + 1, (1 << 128) - 1)), limit))
-        runs = [(blob_int(a), blob_int(b)) for a, b in rows]
-        after = sum(1 for start, dummy in runs if start > first)
-        return runs, after < limit
+    def runs_for_gaps(self, asks) -> list[tuple[list, bool]]:
+        """For the gap searches (ipam_runs.free_in), one per ask (family, first, last, limit), in one
+        statement: the run holding or preceding ``first``, then up to ``limit`` runs starting in
+        ``(first, last + 1]``; and whether that was all of them."""
+        parts, params = [], []
+        for k, (fam, first, last, limit) in enumerate(asks):
+            parts.append(f"SELECT {k}, start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? "
+                         f"AND start <= ? ORDER BY start DESC LIMIT 1) AS before_{k}")
+            parts.append(f"SELECT {k}, start, stop FROM (SELECT start, stop FROM ipam_run WHERE family = ? "
+                         f"AND start > ? AND start <= ? ORDER BY start LIMIT ?) AS after_{k}")
+            params += [fam, addr_blob(first), fam, addr_blob(first), addr_blob(min(last + 1, MAX_ADDR[fam])), limit]
+        found = [[] for dummy in asks]
+        for k, start, stop in self.all(" UNION ALL ".join(parts), params):
+            found[k].append((blob_int(start), blob_int(stop)))
+        out = []
+        for (fam, first, last, limit), runs in zip(asks, found):
+            out.append((runs, sum(1 for start, dummy in runs if start > first) < limit))
+        return out
 
     def insert_allocations(self, pool: str, rows):
         """rows: (family, address, owner, uuid, reserved), allocated now."""
@@ -141,19 +146,22 @@ class Tx:
                   "released_at = ? WHERE family = ? AND addr = ?",
                   [(o, u, self.now, f, addr_blob(v)) for f, v, o, u in rows])
 
-    def delete_allocations(self, family: int, values: list[int]):
-        self.many("DELETE FROM ipam_allocation WHERE family = ? AND addr = ?", [(family, addr_blob(v)) for v in values])
+    def delete_allocations(self, pairs: list[tuple[int, int]]):
+        self.many("DELETE FROM ipam_allocation WHERE family = ? AND addr = ?", [(f, addr_blob(v)) for f, v in pairs])
 
     def set_uuids(self, rows):
         """rows: (family, address, uuid)."""
         self.many("UPDATE ipam_allocation SET uuid = ? WHERE family = ? AND addr = ?",
                   [(u, f, addr_blob(v)) for f, v, u in rows])
 
-    def replace_runs(self, family: int, delete, insert):
-        """Delete the runs ``delete`` (by start), then insert ``insert`` (what ipam_runs.add/remove return)."""
-        self.many("DELETE FROM ipam_run WHERE family = ? AND start = ?", [(family, addr_blob(a)) for a, dummy in delete])
+    def replace_runs(self, deletes, updates, inserts):
+        """Write a change of the run index (ipam_runs.as_updates): ``deletes`` (family, start, stop), then
+        ``updates`` (family, old start, new start, new stop), then ``inserts`` (family, start, stop)."""
+        self.many("DELETE FROM ipam_run WHERE family = ? AND start = ?", [(f, addr_blob(a)) for f, a, dummy in deletes])
+        self.many("UPDATE ipam_run SET start = ?, stop = ? WHERE family = ? AND start = ?",
+                  [(addr_blob(a), addr_blob(b), f, addr_blob(old)) for f, old, a, b in updates])
         self.many("INSERT INTO ipam_run (family, start, stop) VALUES (?, ?, ?)",
-                  [(family, addr_blob(a), addr_blob(b)) for a, b in insert])
+                  [(f, addr_blob(a), addr_blob(b)) for f, a, b in inserts])
 
     def purge(self, cutoff: float) -> list[tuple]:
         """Delete the cooling rows released at or before ``cutoff``: [(family, address, pool, last_owner)]."""
@@ -261,7 +269,7 @@ class Store:
                                     f"{len(expected)}")
                     if repair:
                         tx.q("DELETE FROM ipam_run WHERE family = ?", (fam,))
-                        tx.replace_runs(fam, [], expected)
+                        tx.replace_runs([], [], [(fam, a, b) for a, b in expected])
             return problems
 
     def _has_schema(self, tx) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import socket
 from dataclasses import dataclass, field
 
 try:
@@ -68,8 +69,11 @@ def addr_int(text) -> tuple[int, int]:
 
 
 def addr_text(family: int, value: int) -> str:
-    _need_netaddr()
-    return str(netaddr.IPAddress(value, family))
+    """The text of an address: what netaddr prints, straight from the C library (the IPAM formats every
+    address it hands out, and netaddr's own objects would be most of the cost of a batch)."""
+    if family == 4:
+        return socket.inet_ntop(socket.AF_INET, value.to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
 
 
 def parse_entry(text, where: str) -> tuple[int, int, int]:

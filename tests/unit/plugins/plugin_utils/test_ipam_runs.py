@@ -20,10 +20,25 @@ def fetch(runs, first, last, limit):
 
 
 def apply(runs, delete, insert):
+    """The runs after a change, written the way the stores write it (deletes, updates, inserts), checking
+    that no statement would meet a start or a stop that is still in use."""
     out = set(runs)
+    deletes, updates, inserts = ipam_runs.as_updates(delete, insert)
+    state = set(runs)
+    for d in deletes:
+        state.remove(d)
+    for old_start, start, stop in updates:
+        old = next(r for r in state if r[0] == old_start)
+        state.remove(old)
+        assert not any(r[0] == start or r[1] == stop for r in state), "an update meets a start or stop in use"
+        state.add((start, stop))
+    for r in inserts:
+        assert not any(x[0] == r[0] or x[1] == r[1] for x in state), "an insert meets a start or stop in use"
+        state.add(r)
     assert set(delete) <= out, "deletes a run that is not there"
     out -= set(delete)
     assert not out & set(insert), "inserts a run that stays"
+    assert sorted(state) == sorted(out | set(insert))
     return sorted(out | set(insert))
 
 

@@ -216,3 +216,12 @@ def test_filters_see_no_cluster_gateway_but_the_pool_gateway():
     with pytest.raises(pools.PoolError, match=r"contains the gateway 198.51.100.1 \(pool 'p' field gateway\)"):
         pools.parse_pools([{"name": "p", "ipv4": ["198.51.100.0/24"], "gateway": "198.51.100.1"}])
     assert pools.parse_pools(None, allow_empty=True) == {} and pools.parse_pools([], allow_empty=True) == {}
+
+
+@pytest.mark.parametrize("text", ["0.0.0.0", "198.51.100.7", "255.255.255.255", "::", "::1", "2001:db8::",
+                                  "2001:db8:0:1:1:1:1:1", "2001:db8::1:0:0:1", "fe80::1", "2001:db8:100::ff",
+                                  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:198.51.100.7", "1:0:0:1::"])
+def test_addr_text_prints_what_netaddr_prints(text):
+    fam, value = addr_int(text)
+    assert pools.addr_text(fam, value) == str(netaddr.IPAddress(value, fam))
+    assert addr_int(pools.addr_text(fam, value)) == (fam, value)
