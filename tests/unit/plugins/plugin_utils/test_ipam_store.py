@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from ipam_testlib import snapshot
+from ipam_testlib import make_cfg, snapshot
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, parse_pools
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
@@ -291,3 +291,38 @@ def test_a_wrong_run_index_cannot_hand_out_an_address_twice(store, pools, cfg):
     assert snapshot(cfg) == before
     assert store.check_runs(repair=True) and store.check_runs() == []
     assert addrs(store.apply(pools["pub"], reqs("vm2"))) == [("vm2", "198.51.100.3", "2001:db8:100::2", True)]
+
+
+@pytest.mark.postgres
+def test_every_postgresql_statement_has_an_index_plan(pg_server, tmp_path, pools):
+    """The PostgreSQL twin of test_no_statement_scans_a_table: with sequential scans disabled, the planner
+    finds an index path for every statement (a statement without one keeps its Seq Scan). On tables this
+    small the planner would rightly prefer a Seq Scan, hence enable_seqscan = off."""
+    import psycopg
+
+    cfg = make_cfg("postgresql", tmp_path, pg_server)
+    store = open_store(cfg)
+    store.clock = Clock()
+    store.apply(pools["pub"], reqs("warm"))
+    store.trace = seen = []
+    store.apply(pools["pub"], reqs("vm1", "vm2"), cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), state="absent", cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), cooldown=60)  # reclaim
+    store.apply(pools["pub"], reqs("vm2"), state="absent", cooldown=0)
+    store.apply(pools["pub"], [Request("vm3", reserve={4: 198 << 24 | 51 << 16 | 100 << 8 | 6})])
+    store.apply(pools["pub"], reqs("vm3"), state="absent", cooldown=60)
+    store.clock.t += 61
+    store.apply(pools["pub"], reqs("vm4"), cooldown=60)  # purges vm3's address
+    store.apply(pools["pub"], [Request("vm1", uuid="u1")])  # adopts a UUID
+    store.close()
+    assert len({sql for sql, dummy in seen}) >= 14
+    seq = []
+    with psycopg.connect(cfg["dsn"], autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for sql, params in seen:
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                continue
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+            if "Seq Scan on ipam_" in plan:
+                seq.append((sql, plan))
+    assert seq == [], "\n\n".join(f"{sql}\n{plan}" for sql, plan in seq)
