@@ -192,7 +192,7 @@ class Allocator:
         tx.insert_allocations(pool.name, [(fam, value, req.owner, req.uuid, reserved) for fam, value, req in items])
         for fam, value, req in items:
             self._log(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
-        self._runs_change(tx, known, add=[(fam, value) for fam, value, dummy in items])
+        change_runs(tx, known, add=[(fam, value) for fam, value, dummy in items])
         if self.hook:
             tx.flush()  # the rows are on the server (uncommitted) when the test's hook runs
             for dummy in items:
@@ -222,7 +222,7 @@ class Allocator:
         elif gone:
             pairs = [(fam, value) for fam, value, dummy, dummy2 in gone]
             tx.delete_allocations(pairs)
-            self._runs_change(tx, tx.runs_containing(pairs), remove=pairs)
+            change_runs(tx, tx.runs_containing(pairs), remove=pairs)
         return results
 
     # -- the rest of a transaction ---------------------------------------------------------------
@@ -244,30 +244,30 @@ class Allocator:
         run index too, so they can be handed out again."""
         if purged:
             pairs = [(fam, value) for fam, value, dummy, dummy2 in purged]
-            self._runs_change(tx, tx.runs_containing(pairs), remove=pairs)
+            change_runs(tx, tx.runs_containing(pairs), remove=pairs)
         for fam, value, pool, last_owner in purged:
             self._log(tx, "purge", pool, last_owner, None, fam, value)
 
-    @staticmethod
-    def _runs_change(tx, known, add=(), remove=()):
-        """Write the run index after adding or removing (family, value) pairs; ``known``: the runs
-        (family, start, stop) that touch (add) or contain (remove) them."""
-        deletes, updates, inserts = [], [], []
-        for fam in sorted({f for f, dummy in list(add) + list(remove)}):
-            runs = [(a, b) for f, a, b in known if f == fam]
-            try:
-                if add:
-                    d, i = ipam_runs.add(runs, [v for f, v in add if f == fam])
-                else:
-                    d, i = ipam_runs.remove(runs, [v for f, v in remove if f == fam])
-            except ValueError as exc:
-                raise IpamError(f"store inconsistency in ipam_run ({FAMILY_NAMES[fam]}): {exc}; run the ipam_audit "
-                                "action with repair=true") from None
-            d, u, i = ipam_runs.as_updates(d, i)
-            deletes += [(fam, a, b) for a, b in d]
-            updates += [(fam, old, a, b) for old, a, b in u]
-            inserts += [(fam, a, b) for a, b in i]
-        tx.replace_runs(deletes, updates, inserts)
+
+def change_runs(tx, known, add=(), remove=()):
+    """Write the run index after adding or removing (family, value) pairs; ``known``: the runs
+    (family, start, stop) that touch (add) or contain (remove) them."""
+    deletes, updates, inserts = [], [], []
+    for fam in sorted({f for f, dummy in list(add) + list(remove)}):
+        runs = [(a, b) for f, a, b in known if f == fam]
+        try:
+            if add:
+                d, i = ipam_runs.add(runs, [v for f, v in add if f == fam])
+            else:
+                d, i = ipam_runs.remove(runs, [v for f, v in remove if f == fam])
+        except ValueError as exc:
+            raise IpamError(f"store inconsistency in ipam_run ({FAMILY_NAMES[fam]}): {exc}; run the ipam_audit "
+                            "action with repair=true") from None
+        d, u, i = ipam_runs.as_updates(d, i)
+        deletes += [(fam, a, b) for a, b in d]
+        updates += [(fam, old, a, b) for old, a, b in u]
+        inserts += [(fam, a, b) for a, b in i]
+    tx.replace_runs(deletes, updates, inserts)
 
 
 def check_uuid(pool, req, held, where):

@@ -36,12 +36,17 @@ def resolve(args: dict, task_vars: dict, templar=None):
     gw4 = _var(task_vars, templar, "ipfabric_gateway_ipv4", DEFAULT_GATEWAY_IPV4)
     gw6 = _var(task_vars, templar, "ipfabric_gateway_ipv6", DEFAULT_GATEWAY_IPV6)
     pools = parse_pools(raw_pools, gw4, gw6)
+    return pools, resolve_store(args, task_vars, templar)
+
+
+def resolve_store(args: dict, task_vars: dict, templar=None) -> dict:
+    """The store config alone (ipam_export, ipam_import: no pools needed): ``store``, else ``ipfabric_ipam``."""
+    task_vars = task_vars or {}
     raw_store = args.get("store")
     if raw_store is None:
         raw_store = _var(task_vars, templar, "ipfabric_ipam", {})
     base_dir = task_vars.get("inventory_dir") or task_vars.get("playbook_dir")
-    cfg = store_config(raw_store, base_dir=base_dir)
-    return pools, cfg
+    return store_config(raw_store, base_dir=base_dir)
 
 
 def store_config(raw, *, base_dir: str | None = None) -> dict:

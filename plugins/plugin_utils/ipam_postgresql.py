@@ -10,6 +10,7 @@ index scan.
 from __future__ import annotations
 
 import contextlib
+import json
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import (
@@ -18,7 +19,13 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import 
     addr_blob,
     blob_int,
 )
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import LOG_COLUMNS, Store, Tx
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import (
+    LOG_COLUMNS,
+    Store,
+    Tx,
+    retired_message,
+    row_dicts,
+)
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import MAX_ADDR, addr_text
 
 PG_LOCK_KEY = 0x766D6E6574495041  # "vmnetIPA": the one advisory lock all IPAM writers take
@@ -107,11 +114,10 @@ class PostgreSQLTx(Tx):
 
     def rows_at(self, pairs):
         f, v = zip(*pairs)
-        rows = self.all("SELECT a.family, a.addr, a.owner, a.last_owner, a.last_uuid, a.released_at, a.pool "
+        rows = self.all("SELECT a.family, a.addr, a.pool, a.owner, a.uuid, a.reserved, a.allocated_at, a.released_at, a.last_owner, a.last_uuid "
                         "FROM unnest(%b::smallint[], %b::bytea[]) AS v(family, addr) "
                         "JOIN ipam_allocation AS a ON a.family = v.family AND a.addr = v.addr", (list(f), _blobs(v)))
-        return {(f, blob_int(a)): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
-                for f, a, o, lo, lu, t, p in rows}
+        return row_dicts(rows)
 
     def runs_containing(self, pairs):
         f, v = zip(*pairs)
@@ -138,11 +144,11 @@ class PostgreSQLTx(Tx):
         if rows:
             f, v, o, u, r = zip(*rows)
             self.defer("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at) "
-                   "SELECT v.family, v.addr, v.address, %b, v.owner, v.uuid, v.reserved, %b FROM unnest("
-                   "%b::smallint[], %b::bytea[], %b::text[], %b::text[], %b::text[], %b::smallint[]) "
-                   "AS v(family, addr, address, owner, uuid, reserved)",
-                   (pool, self.now, list(f), _blobs(v), [addr_text(x, y) for x, y in zip(f, v)], list(o), list(u),
-                    list(r)))
+                       "SELECT v.family, v.addr, v.address, %b, v.owner, v.uuid, v.reserved, %b FROM unnest("
+                       "%b::smallint[], %b::bytea[], %b::text[], %b::text[], %b::text[], %b::smallint[]) "
+                       "AS v(family, addr, address, owner, uuid, reserved)",
+                       (pool, self.now, list(f), _blobs(v), [addr_text(x, y) for x, y in zip(f, v)], list(o), list(u),
+                        list(r)))
 
     def reclaim(self, rows):
         if not rows:
@@ -159,9 +165,9 @@ class PostgreSQLTx(Tx):
         if rows:
             f, v, o, u = zip(*rows)
             self.defer("UPDATE ipam_allocation AS a SET owner = NULL, uuid = NULL, last_owner = v.owner, "
-                   "last_uuid = v.uuid, released_at = %b FROM unnest(%b::smallint[], %b::bytea[], %b::text[], "
-                   "%b::text[]) AS v(family, addr, owner, uuid) WHERE a.family = v.family AND a.addr = v.addr",
-                   (self.now, list(f), _blobs(v), list(o), list(u)))
+                       "last_uuid = v.uuid, released_at = %b FROM unnest(%b::smallint[], %b::bytea[], %b::text[], "
+                       "%b::text[]) AS v(family, addr, owner, uuid) WHERE a.family = v.family AND a.addr = v.addr",
+                       (self.now, list(f), _blobs(v), list(o), list(u)))
 
     def delete_allocations(self, pairs):
         if pairs:
@@ -173,8 +179,8 @@ class PostgreSQLTx(Tx):
         if rows:
             f, v, u = zip(*rows)
             self.defer("UPDATE ipam_allocation AS a SET uuid = v.uuid FROM unnest(%b::smallint[], %b::bytea[], "
-                   "%b::text[]) AS v(family, addr, uuid) WHERE a.family = v.family AND a.addr = v.addr",
-                   (list(f), _blobs(v), list(u)))
+                       "%b::text[]) AS v(family, addr, uuid) WHERE a.family = v.family AND a.addr = v.addr",
+                       (list(f), _blobs(v), list(u)))
 
     def replace_runs(self, deletes, updates, inserts):
         if deletes:
@@ -191,12 +197,31 @@ class PostgreSQLTx(Tx):
             self.defer("INSERT INTO ipam_run (family, start, stop) SELECT * FROM unnest(%b::smallint[], "
                        "%b::bytea[], %b::bytea[])", (list(f), _blobs(a), _blobs(b)))
 
+    def insert_rows(self, rows):
+        if rows:
+            cols = list(zip(*rows))
+            self.defer("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at, "
+                       "released_at, last_owner, last_uuid) SELECT * FROM unnest(%b::smallint[], %b::bytea[], "
+                       "%b::text[], %b::text[], %b::text[], %b::text[], %b::smallint[], %b::float8[], %b::float8[], "
+                       "%b::text[], %b::text[])",
+                       (list(cols[0]), _blobs(cols[1]), [addr_text(f, v) for f, v in zip(cols[0], cols[1])],
+                        list(cols[2]), list(cols[3]), list(cols[4]), [int(x) for x in cols[5]],
+                        [float(x) for x in cols[6]], [None if x is None else float(x) for x in cols[7]],
+                        list(cols[8]), list(cols[9])))
+
+    def add_pool_records(self, rows):
+        if rows:
+            name, definition, updated = zip(*rows)
+            self.defer("INSERT INTO ipam_pool (name, definition, updated_at) SELECT * FROM unnest(%b::text[], "
+                       "%b::text[], %b::float8[]) ON CONFLICT (name) DO NOTHING",
+                       (list(name), list(definition), [float(x) for x in updated]))
+
     def write_log(self):
         rows, self.logs = self.logs, []
         if rows:
             self.defer(f"INSERT INTO ipam_log ({LOG_COLUMNS}) SELECT * FROM unnest(%b::float8[], %b::text[], "
-                   "%b::text[], %b::text[], %b::text[], %b::smallint[], %b::text[])",
-                   tuple(list(col) for col in zip(*rows)))
+                       "%b::text[], %b::text[], %b::text[], %b::smallint[], %b::text[])",
+                       tuple(list(col) for col in zip(*rows)))
 
 
 class PostgreSQLStore(Store):
@@ -227,7 +252,7 @@ class PostgreSQLStore(Store):
             self._conn.close()
             self._conn = None
 
-    def _has_schema(self, tx) -> bool:
+    def has_schema(self, tx) -> bool:
         return tx.one("SELECT to_regclass('ipam_meta') IS NOT NULL")[0]
 
     def _rollback(self, cur):
@@ -239,7 +264,7 @@ class PostgreSQLStore(Store):
             pass
 
     @contextlib.contextmanager
-    def transaction(self, check: bool = False, lock: bool = True):
+    def transaction(self, check: bool = False, lock: bool = True, allow_retired: bool = False):
         psycopg = self._psycopg
         conn = self._conn
         try:
@@ -249,21 +274,28 @@ class PostgreSQLStore(Store):
                     # one round trip (simple query protocol, no parameters): begin, and for a writer take
                     # the lock every writer of every pool takes, so writers run one at a time and each
                     # statement after it sees every transaction committed before (READ COMMITTED)
-                    # (and, on a connection's first write, whether the schema is there)
+                    # (and whether the store was retired; on a connection's first write, whether the schema
+                    # is there at all)
                     first = lock and not self._schema_ok
+                    last = ""
+                    if first:
+                        last = "; SELECT to_regclass('ipam_meta') IS NOT NULL"
+                    elif lock:
+                        last = "; SELECT value FROM ipam_meta WHERE key = 'retired'"
                     cur.execute(("BEGIN ISOLATION LEVEL READ COMMITTED; "
                                  f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY}); " if lock else
                                  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; ")
-                                + "SELECT extract(epoch from clock_timestamp())::float8"
-                                + ("; SELECT to_regclass('ipam_meta') IS NOT NULL" if first else ""))
-                    results = []
+                                + "SELECT extract(epoch from clock_timestamp())::float8" + last)
+                    results = []  # the first row of each result, None when it has none
                     while True:
                         if cur.description is not None:
-                            results.append(cur.fetchone()[0])
+                            row = cur.fetchone()
+                            results.append(row[0] if row else None)
                         if not cur.nextset():
                             break
-                    now = results[-2] if first else results[-1]
+                    now = results[-2] if last else results[-1]
                     tx = PostgreSQLTx(self, cur, self.clock() if self.clock else now)
+                    retired = results[-1] if lock and not first else None
                     if first:
                         if not results[-1]:
                             cur.execute(PG_SCHEMA)
@@ -273,6 +305,11 @@ class PostgreSQLStore(Store):
                         if version > SCHEMA_VERSION:
                             raise IpamError(f"PostgreSQL store has schema {version}; this collection knows "
                                             f"{SCHEMA_VERSION}: upgrade vmnet.ipfabric")
+                        row = tx.one("SELECT value FROM ipam_meta WHERE key = 'retired'")
+                        retired = row[0] if row else None
+                    tx.retired = json.loads(retired) if retired else None
+                    if tx.retired and not allow_retired:
+                        raise IpamError(retired_message("PostgreSQL store", tx.retired))
                     yield tx
                     ok = True
                 finally:

@@ -22,7 +22,7 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import 
     addr_blob,
     blob_int,
 )
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Store, Tx
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Store, Tx, retired_message, row_dicts
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import MAX_ADDR
 
 # one element of a JSON array [[family, "hex address"], ...] read with json_each(?) AS j
@@ -54,10 +54,9 @@ class SQLiteTx(Tx):
 
     def rows_at(self, pairs):
         rows = self.all(
-            "SELECT a.family, a.addr, a.owner, a.last_owner, a.last_uuid, a.released_at, a.pool FROM json_each(?) AS j "
+            "SELECT a.family, a.addr, a.pool, a.owner, a.uuid, a.reserved, a.allocated_at, a.released_at, a.last_owner, a.last_uuid FROM json_each(?) AS j "
             f"CROSS JOIN ipam_allocation AS a ON a.family = {_FAM} AND a.addr = {_ADDR}", (_pairs_json(pairs),))
-        return {(f, blob_int(a)): {"owner": o, "last_owner": lo, "last_uuid": lu, "released_at": t, "pool": p}
-                for f, a, o, lo, lu, t, p in rows}
+        return row_dicts(rows)
 
     def runs_containing(self, pairs):
         # CROSS JOIN: SQLite keeps the values as the outer loop, so each one is one seek of the run that
@@ -129,11 +128,11 @@ class SQLiteStore(Store):
             self._conn.close()
             self._conn = None
 
-    def _has_schema(self, tx) -> bool:
+    def has_schema(self, tx) -> bool:
         return tx.one("PRAGMA user_version")[0] >= SCHEMA_VERSION
 
     @contextlib.contextmanager
-    def transaction(self, check: bool = False, lock: bool = True):
+    def transaction(self, check: bool = False, lock: bool = True, allow_retired: bool = False):
         conn = self._conn
         try:
             self._retry(lambda: conn.execute("BEGIN IMMEDIATE" if lock else "BEGIN"))
@@ -156,6 +155,11 @@ class SQLiteStore(Store):
                     cur.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     cur.execute("INSERT OR REPLACE INTO ipam_meta (key, value) VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
+            if lock:
+                row = cur.execute("SELECT value FROM ipam_meta WHERE key = 'retired'").fetchone()
+                tx.retired = json.loads(row[0]) if row else None
+                if tx.retired and not allow_retired:
+                    raise IpamError(retired_message(f"SQLite store {self.path}", tx.retired))
             yield tx
             ok = True
         except sqlite3.IntegrityError as exc:

@@ -15,6 +15,8 @@ in SQLite, an array parameter in PostgreSQL) is in the backends' Tx subclasses.
 """
 from __future__ import annotations
 
+import time
+
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import ipam_runs
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_allocator import Allocator
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
@@ -34,6 +36,7 @@ class Tx:
         self.cur = cur
         self.now = now
         self.queries = 0
+        self.retired = None  # a write transaction: ipam_meta's "retired" record (ipam_transfer), if any
         self.after_commit = []
         self.logs = []  # ipam_log rows, written in one statement before the commit
 
@@ -94,7 +97,7 @@ class Tx:
         raise NotImplementedError
 
     def rows_at(self, pairs: list[tuple[int, int]]) -> dict:
-        """(family, address) -> {owner, last_owner, last_uuid, released_at, pool} of the rows at ``pairs``."""
+        """(family, address) -> the row there (row_dicts), for each of ``pairs`` that has one."""
         raise NotImplementedError
 
     def runs_containing(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
@@ -169,11 +172,33 @@ class Tx:
                         "RETURNING family, addr, pool, last_owner", (cutoff,))
         return [(f, blob_int(a), p, o) for f, a, p, o in rows]
 
+    def insert_rows(self, rows):
+        """Rows exactly as given (ipam_transfer): (family, address, pool, owner, uuid, reserved, allocated_at,
+        released_at, last_owner, last_uuid)."""
+        self.many("INSERT INTO ipam_allocation (family, addr, address, pool, owner, uuid, reserved, allocated_at, "
+                  "released_at, last_owner, last_uuid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  [(r[0], addr_blob(r[1]), addr_text(r[0], r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], r[9])
+                   for r in rows])
+
+    def pool_records(self) -> list[tuple]:
+        """Every ipam_pool row: (name, definition JSON, updated_at), by name."""
+        return self.all("SELECT name, definition, updated_at FROM ipam_pool ORDER BY name")
+
+    def add_pool_records(self, rows):
+        """(name, definition JSON, updated_at) of pools the store has no record of (others are kept)."""
+        self.many("INSERT INTO ipam_pool (name, definition, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                  rows)
+
+    def retire(self, record: str):
+        """Mark the store retired (ipam_meta "retired", JSON ``record``): its writers refuse from now on."""
+        self.q("INSERT INTO ipam_meta (key, value) VALUES ('retired', ?) "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (record,))
+
     def sync_pool(self, name: str, definition: str):
         """Record a pool's definition (JSON); updated_at changes only when the definition does."""
         self.defer("INSERT INTO ipam_pool (name, definition, updated_at) VALUES (?, ?, ?) "
-               "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at "
-               "WHERE ipam_pool.definition <> excluded.definition", (name, definition, self.now))
+                   "ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at "
+                   "WHERE ipam_pool.definition <> excluded.definition", (name, definition, self.now))
 
     def write_log(self):
         """The change log of the transaction (tx.logs), in one statement."""
@@ -241,7 +266,7 @@ class Store:
     def rows(self) -> list[dict]:
         """Every row of ipam_allocation (held and cooling), as dicts, sorted by pool, owner, family."""
         with self.transaction(check=True, lock=False) as tx:
-            if not self._has_schema(tx):
+            if not self.has_schema(tx):
                 return []
             out = []
             for r in tx.all("SELECT family, addr, address, pool, owner, uuid, reserved, allocated_at, released_at, "
@@ -256,7 +281,7 @@ class Store:
     def check_runs(self, repair: bool = False) -> list[str]:
         """Compare ipam_run with the runs computed from ipam_allocation; optionally rebuild it."""
         with self.transaction(check=not repair, lock=repair) as tx:
-            if not self._has_schema(tx):
+            if not self.has_schema(tx):
                 return []
             problems = []
             for fam in (4, 6):
@@ -272,9 +297,32 @@ class Store:
                         tx.replace_runs([], [], [(fam, a, b) for a, b in expected])
             return problems
 
-    def _has_schema(self, tx) -> bool:
+    def has_schema(self, tx) -> bool:
         raise NotImplementedError
 
-    def transaction(self, check: bool = False, lock: bool = True):
-        """A context manager yielding a Tx; see the backends."""
+    def transaction(self, check: bool = False, lock: bool = True, allow_retired: bool = False):
+        """A context manager yielding a Tx; see the backends. ``lock``: a write transaction (the store's
+        write lock); it fails on a retired store unless ``allow_retired``. ``check``: rolled back at the end."""
         raise NotImplementedError
+
+
+ROW_COLUMNS = ("pool", "owner", "uuid", "reserved", "allocated_at", "released_at", "last_owner", "last_uuid")
+
+
+def row_dicts(rows) -> dict:
+    """(family, address) -> {pool, owner, uuid, reserved, allocated_at, released_at, last_owner, last_uuid}
+    from rows (family, addr, then those columns)."""
+    out = {}
+    for row in rows:
+        d = dict(zip(ROW_COLUMNS, row[2:]))
+        d["reserved"] = bool(d["reserved"])
+        out[(row[0], blob_int(row[1]))] = d
+    return out
+
+
+def retired_message(store: str, retired: dict) -> str:
+    """Why a retired store refuses to write (ipam_export with retire=true moved its allocations)."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(retired.get("at", 0)))
+    return (f"{store} was retired at {when} by vmnet.ipfabric.ipam_export ({retired.get('note') or 'moved'}): "
+            "its allocations live in another store now, so it hands out nothing more; point ipfabric_ipam at the "
+            "new store (docs/ipam.md, Moving the store)")
