@@ -9,10 +9,13 @@ owners costs the round trips of a batch of one. The statements per batch:
 - forget the released addresses whose cooldown is over, and read every row the owners hold or released
   (one indexed statement each; PostgreSQL sends both in one round trip);
 - reservations: read the rows at the wanted addresses, insert or reclaim, update the run index;
-- new addresses, per family: the gap search, one statement per interval of the pool it looks at (the
-  lowest free addresses are right after runs, so it reads at most as many runs as it needs addresses),
-  then one insert and one run-index update for all of them;
+- new addresses: the gap search of every family in one statement, its first interval of the pool (the
+  lowest free addresses are right after runs, so it reads at most as many runs as it needs addresses;
+  one more statement for a family whose interval is full), then one insert and one run-index update for
+  all of them;
 - the UUIDs adopted, the releases, the change log: one statement each.
+
+A single dual-stack allocation is 6 statements: purge, owners' rows, gap search, insert, run index, log.
 
 The pool is never enumerated: the gap search walks runs (ipam_runs.py), a /48 costs what a /24 costs.
 """
@@ -70,7 +73,7 @@ class Allocator:
     # -- state=present ---------------------------------------------------------------------------
 
     def _present(self, tx, pool, requests, fams, held, cooling) -> list[Result]:
-        plans = []            # per request: (before, after, changed, uuid)
+        plans = []            # per request: {before, after, changed, uuid}
         reserve = []          # (request index, family, value)
         reclaim = []          # (family, value, owner, uuid, reserved)
         new = {f: [] for f in fams}  # family -> [request index] that need the lowest free address
