@@ -38,7 +38,7 @@ def run_ipam_import(args: dict, task_vars: dict, templar=None, *, check: bool = 
         raise IpamError(f"src: cannot read {src}: {exc}") from None
     rows, pools = ipam_transfer.parse(text, where=f"src {src}")
     with open_store(cfg, check=check) as store:
-        done = ipam_transfer.import_rows(store, rows, pools, check=check)
+        done = ipam_transfer.import_rows(store, rows, pools, cooldown=cfg["cooldown"], check=check)
     imported = done["imported"]
     out = {
         "changed": bool(imported or done["pools_added"]),

@@ -47,7 +47,7 @@ class Allocator:
         """Inside the store's write transaction: every request, or an IpamError (the caller rolls back)."""
         self._sync_pool(tx, pool)
         purged, rows = tx.purge_and_owner_rows(tx.now - self.cooldown, pool.name, [r.owner for r in requests])
-        self._forget(tx, purged)
+        forget(tx, purged)
         held, cooling = self._owner_rows(rows)
         if state == "present":
             results = self._present(tx, pool, requests, fams, held, cooling)
@@ -107,7 +107,7 @@ class Allocator:
                                   (not req.uuid or not c[1] or c[1] == req.uuid)), key=lambda c: c[2])
                     if own:
                         reclaim.append((fam, own[-1][0], req.owner, req.uuid, 0))
-                        self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, own[-1][0])
+                        log_change(tx, "reclaim", pool.name, req.owner, req.uuid, fam, own[-1][0])
                         plan["after"][name] = addr_text(fam, own[-1][0])
                         plan["changed"] = True
                     else:
@@ -139,7 +139,7 @@ class Allocator:
             elif row["owner"] is None and row["last_owner"] == req.owner and row["pool"] == pool.name and \
                     (not req.uuid or not row["last_uuid"] or row["last_uuid"] == req.uuid):
                 reclaim.append((fam, value, req.owner, req.uuid, 1))
-                self._log(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
+                log_change(tx, "reclaim", pool.name, req.owner, req.uuid, fam, value)
             elif row["owner"] is None:
                 until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(row["released_at"] + self.cooldown))
                 raise IpamError(f"{where}: cannot reserve {text}: released by {row['last_owner']} and cooling "
@@ -194,7 +194,7 @@ class Allocator:
         (family, start, stop) that touches one of the values (ipam_runs.add)."""
         tx.insert_allocations(pool.name, [(fam, value, req.owner, req.uuid, reserved) for fam, value, req in items])
         for fam, value, req in items:
-            self._log(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
+            log_change(tx, "reserve" if reserved else "allocate", pool.name, req.owner, req.uuid, fam, value)
         change_runs(tx, known, add=[(fam, value) for fam, value, dummy in items])
         if self.hook:
             tx.flush()  # the rows are on the server (uncommitted) when the test's hook runs
@@ -215,7 +215,7 @@ class Allocator:
                 if fam in mine:
                     value, vuuid = mine[fam][:2]
                     gone.append((fam, value, req.owner, vuuid))
-                    self._log(tx, "release", pool.name, req.owner, vuuid, fam, value)
+                    log_change(tx, "release", pool.name, req.owner, vuuid, fam, value)
                     after[FAMILY_NAMES[fam]] = None
                     changed = True
             uuid = req.uuid or next((v[1] for v in mine.values() if v[1]), None)
@@ -230,10 +230,6 @@ class Allocator:
 
     # -- the rest of a transaction ---------------------------------------------------------------
 
-    @staticmethod
-    def _log(tx, action, pool, owner, uuid, fam, value):
-        tx.logs.append((tx.now, action, pool, owner, uuid, fam, addr_text(fam, value) if value is not None else None))
-
     def _sync_pool(self, tx, pool: Pool):
         """Record the pool's definition in ipam_pool (what the audit compares with), once per store."""
         definition = json.dumps(pool.definition, sort_keys=True)
@@ -242,14 +238,20 @@ class Allocator:
         tx.sync_pool(pool.name, definition)
         tx.after_commit.append(lambda: self.synced_pools.__setitem__(pool.name, definition))
 
-    def _forget(self, tx, purged):
-        """The released addresses whose cooldown has passed were deleted (tx.purge): take them out of the
-        run index too, so they can be handed out again."""
-        if purged:
-            pairs = [(fam, value) for fam, value, dummy, dummy2 in purged]
-            change_runs(tx, tx.runs_containing(pairs), remove=pairs)
-        for fam, value, pool, last_owner in purged:
-            self._log(tx, "purge", pool, last_owner, None, fam, value)
+
+def log_change(tx, action, pool, owner, uuid, fam, value):
+    """One row of the change log (ipam_log), written with the others at the end of the transaction."""
+    tx.logs.append((tx.now, action, pool, owner, uuid, fam, addr_text(fam, value) if value is not None else None))
+
+
+def forget(tx, purged):
+    """The released addresses whose cooldown has passed were deleted (tx.purge): take them out of the run
+    index too, so they can be handed out again, and log them."""
+    if purged:
+        pairs = [(fam, value) for fam, value, dummy, dummy2 in purged]
+        change_runs(tx, tx.runs_containing(pairs), remove=pairs)
+    for fam, value, pool, last_owner in purged:
+        log_change(tx, "purge", pool, last_owner, None, fam, value)
 
 
 def change_runs(tx, known, add=(), remove=()):

@@ -21,7 +21,7 @@ import json
 import math
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_allocator import change_runs
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_allocator import change_runs, forget
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import UUID_RE
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_schema import blob_int
@@ -242,13 +242,16 @@ def export_store(store, *, retire_note: str | None = None, check: bool = False, 
     return rows, pools, retired
 
 
-def import_rows(store, rows: list[dict], pools: list[dict], *, check: bool = False) -> dict:
+def import_rows(store, rows: list[dict], pools: list[dict], *, cooldown: float, check: bool = False) -> dict:
     """Write the document's rows the target does not have, in one transaction; IpamError naming every
     conflict (and nothing written) if the target holds other rows at those addresses or for those owners.
+    First, as every pool_address transaction does, the target forgets its addresses released more than
+    ``cooldown`` seconds ago (so an address whose cooldown is over there is free, not a conflict).
 
     Returns {imported: [rows written], unchanged: [rows already there], pools_added: [names]}.
     """
     with store.transaction(check=check) as tx:
+        forget(tx, tx.purge(tx.now - cooldown))
         there = tx.rows_at([(FAMILIES[r["family"]], r["value"]) for r in rows]) if rows else {}
         conflicts, new, same = [], [], []
         for i, r in enumerate(rows):
@@ -281,7 +284,7 @@ def import_rows(store, rows: list[dict], pools: list[dict], *, check: bool = Fal
             for r in new:
                 tx.logs.append((tx.now, "import", r["pool"], r["owner"] or r["last_owner"], r["uuid"] or r["last_uuid"],
                                 FAMILIES[r["family"]], r["address"]))
-            tx.write_log()
+        tx.write_log()
         known = {name for name, dummy, dummy2 in tx.pool_records()}
         added = [p for p in pools if p["name"] not in known]
         if added:

@@ -235,3 +235,18 @@ def test_through_ansible_with_inventory_store(cfg, tmp_path):
     assert r["changed"] and os.path.exists(dest)
     r = run(ImportAction, {"src": dest}, tv, diff=True)
     assert not r.get("failed") and not r["changed"] and r["unchanged"] == 15, r
+
+
+def test_an_address_whose_cooldown_is_over_in_the_target_is_free_not_a_conflict(cfg, exported):
+    """The import forgets the target's expired cooling rows first, as every pool_address transaction does."""
+    pool = parse_pools(POOLS)["pub"]
+    with open_store(cfg) as s:
+        s.clock = lambda: 1_000.0  # long ago
+        s.apply(pool, [Request("old1", reserve={4: int.from_bytes(bytes([198, 51, 100, 2]), "big")})],
+                families=["ipv4"])
+        s.apply(pool, [Request("old1")], state="absent", families=["ipv4"], cooldown=600)
+    r = run_ipam_import({"src": exported, "store": dict(store_of(cfg), cooldown=600)}, {})
+    assert r["imported"]["held"] == 11
+    assert [x for x in rows(cfg) if x["address"] == "198.51.100.2"][0]["owner"] == "web1"
+    with open_store(cfg) as s:
+        assert s.check_runs() == []
