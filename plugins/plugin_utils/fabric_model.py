@@ -28,12 +28,13 @@ ROLES = ("node", "route_reflector", "core_gateway")
 
 class Pools:
     """The prefixes of the fabric: the pools' cover (plugins/plugin_utils/pools.py) from plain entries
-    (CIDRs, 'A-B' ranges, addresses). No entries at all: every prefix counts (nothing to compare with)."""
+    (CIDRs, 'A-B' ranges, addresses). ``None`` (no pools given, none in the inventory): every prefix
+    counts, there is nothing to compare with. An empty list is pools that cover nothing (every address
+    excluded): no prefix is inside."""
 
     def __init__(self, entries):
-        entries = list(entries or [])
         try:
-            self.cover = PrefixCover.of_entries([str(e) for e in entries]) if entries else None
+            self.cover = None if entries is None else PrefixCover.of_entries([str(e) for e in entries])
         except PoolError as exc:
             raise FabricDataError(str(exc)) from None
 

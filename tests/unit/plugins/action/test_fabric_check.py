@@ -564,3 +564,18 @@ def test_bad_pools_in_the_inventory_name_the_field():
         in res["msg"], res
     with pytest.raises(fa.FabricDataError, match=r"pools\[1\]: range '198.51.100.9-198.51.100.1' ends before it starts"):
         analyse(Fabric(), pools=["2001:db8:100::/64", "198.51.100.9-198.51.100.1"])
+
+
+def test_pools_that_cover_nothing_let_nothing_through():
+    """Exclusions that take every address out of the pools leave an empty cover: nothing is inside (it must
+    not read as "no pools given", which counts everything)."""
+    fab = Fabric()
+    pools = [{"name": "public", "ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/64"],
+              "exclude": ["198.51.100.0/24", "2001:db8:100::/64"]}]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=pools))
+    outside = [f for f in res["findings"] if "outside every pool" in f["detail"]]
+    assert res["failed"] and len(outside) == 2 * len(VMS), res["findings"]
+    # and with no pools at all, nothing is compared: the fabric passes
+    assert not run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                          inventory()).get("failed")
