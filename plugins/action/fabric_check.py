@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis, fabric_report
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis, fabric_report, pools
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 
 ARGUMENT_SPEC = {
@@ -61,15 +61,18 @@ def fill_defaults(args, task_vars, templar=None):
                                         ("ipfabric_underlay_ipv4", "ipfabric_underlay_ipv6")) if a]
         args["addresses"] = addresses
     if args.get("pools") is None and task_vars.get("ipfabric_pools") is not None:
-        pools = _template(templar, task_vars["ipfabric_pools"])
-        cidrs = []
-        for pool in pools if isinstance(pools, list) else [pools]:
-            for fam in ("ipv4", "ipv6"):
-                for entry in (pool or {}).get(fam) or []:
-                    if "/" in str(entry):
-                        cidrs.append(str(entry))
-        args["pools"] = cidrs
+        args["pools"] = pool_cidrs(_template(templar, task_vars["ipfabric_pools"]))
     return args
+
+
+def pool_cidrs(raw_pools):
+    """The pools' cover (every address of their entries less exclude) as CIDRs of both families, read by
+    the model the IPAM and the routing filters use: what the route reflectors and the core accept."""
+    try:
+        parsed = pools.parse_pools(raw_pools, allow_empty=True)
+    except pools.PoolError as exc:
+        raise fabric_analysis.FabricDataError("ipfabric_pools: %s" % exc) from None
+    return [str(c) for fam in (4, 6) for c in pools.cover_cidrs(parsed.values(), fam)]
 
 
 def _allocations(raw):

@@ -2,15 +2,12 @@
 """Action plugin vmnet.ipfabric.ipam_audit: list allocations, find orphans and VMs without an address."""
 from __future__ import annotations
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import (
-    FAMILIES,
-    IpamError,
-    NAME_RE,
-    select_pool,
-)
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, select_pool
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import FAMILIES
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
 
 ARGUMENT_SPEC = {
     "vms": {"type": "list", "elements": "raw"},
@@ -34,8 +31,9 @@ def _vm_names(vms) -> list[str]:
     names = []
     for i, vm in enumerate(vms):
         name = vm.get("name") if isinstance(vm, dict) else vm
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise IpamError(f"vms[{i}]: {vm!r} is not a VM name (or a dict with name)")
+        reason = _names.validate_vm_name(name)  # the one VM-name authority
+        if reason:
+            raise IpamError(f"vms[{i}]: {vm!r} is not a VM name (or a dict with name): the name {reason}")
         names.append(name)
     return names
 

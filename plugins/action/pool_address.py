@@ -5,7 +5,8 @@ from __future__ import annotations
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.action_base import CheckedActionBase
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import resolve
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, select_pool
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import open_store, parse_requests
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import parse_requests
 
 ARGUMENT_SPEC = {
     "pool": {"type": "str"},

@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure functions that turn the inventory's pool definition into FRR and Junos lines.
 
-One definition of the pools (``ipfabric_pools``) feeds every filter: the node's outbound
+One definition of the pools (``ipfabric_pools``), read through the collection's one pool model
+(plugins/plugin_utils/pools.py, the same the IPAM uses), feeds every filter: the node's outbound
 route-map, the route reflector's ``prefix-list ... ge 32 le 32`` and the core gateway's
-``route-filter ... orlonger``. Nothing here touches a host; everything is unit tested in
-tests/unit/plugins/filter/test_ipfabric.py. Documentation of each filter is in the YAML
+``route-filter ... orlonger``. They cover the pools' addresses less ``exclude``. Nothing here
+touches a host; everything is unit tested in tests/unit/plugins/filter/test_ipfabric.py. Documentation of each filter is in the YAML
 file of the same name next to this file (what ``ansible-doc -t filter`` reads).
 """
 
@@ -18,6 +19,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 
 try:
     import netaddr
+    from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import pools as pool_model
 except ImportError:  # pragma: no cover - reported when a filter is used
     netaddr = None
 
@@ -38,65 +40,26 @@ def _family(family):
     return family
 
 
-def _entry_to_cidrs(entry, family, pool_name):
-    """One pool entry (CIDR, single address or 'A-B' range) -> list of IPNetwork."""
-    if not isinstance(entry, str):
-        raise AnsibleFilterError("pool %r: entry %r is not a string" % (pool_name, entry))
-    text = entry.strip()
-    version = FAMILIES[family]
-    try:
-        if "-" in text:
-            first, last = (part.strip() for part in text.split("-", 1))
-            start = netaddr.IPAddress(first)
-            end = netaddr.IPAddress(last)
-            if start.version != version or end.version != version:
-                raise AnsibleFilterError("pool %r: range %r is not %s" % (pool_name, entry, family))
-            if start > end:
-                raise AnsibleFilterError("pool %r: range %r ends before it starts" % (pool_name, entry))
-            nets = netaddr.iprange_to_cidrs(start, end)
-        else:
-            net = netaddr.IPNetwork(text)
-            if net.version != version:
-                raise AnsibleFilterError("pool %r: %r is not %s" % (pool_name, entry, family))
-            if net.ip != net.network:
-                raise AnsibleFilterError(
-                    "pool %r: %r has host bits set (did you mean %s?)" % (pool_name, entry, net.cidr)
-                )
-            nets = [net]
-    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
-        raise AnsibleFilterError("pool %r: %r is not a valid %s CIDR, address or range: %s"
-                                 % (pool_name, entry, family, exc))
-    return [netaddr.IPNetwork(str(n)) for n in nets]
-
-
 def _pool_networks(pools, family):
+    """The CIDRs of the pools' cover for one family (plugins/plugin_utils/pools.py): every address of the
+    ``ipv4``/``ipv6`` entries less ``exclude``, as the smallest sorted list of CIDRs."""
     _need_netaddr()
-    _family(family)
-    if pools is None:
-        return []
+    family = _family(family)
     if isinstance(pools, dict):
         pools = [pools]
-    if not isinstance(pools, (list, tuple)):
-        raise AnsibleFilterError("ipfabric_pools must be a list of pools, got %s" % type(pools).__name__)
-    seen = set()
-    result = []
-    for index, pool in enumerate(pools):
-        if not isinstance(pool, dict):
-            raise AnsibleFilterError("ipfabric_pools[%d] must be a dict, got %r" % (index, pool))
-        name = pool.get("name", "#%d" % index)
-        entries = pool.get(family) or []
-        if isinstance(entries, str):
-            entries = [entries]
-        for entry in entries:
-            for net in _entry_to_cidrs(entry, family, name):
-                if net not in seen:
-                    seen.add(net)
-                    result.append(net)
-    return sorted(result)
+    try:
+        parsed = pool_model.parse_pools(pools, allow_empty=True)
+    except pool_model.PoolError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+    return pool_model.cover_cidrs(parsed.values(), FAMILIES[family])
 
 
 def pool_cidrs(pools, family="ipv4"):
-    """CIDRs of all pools of one family; ranges become their covering CIDRs; sorted, unique."""
+    """CIDRs covering exactly the pools' addresses of one family less their exclusions; sorted, minimal.
+
+    Ranges become the CIDRs that cover them, an exclusion inside a CIDR splits it. The network and
+    broadcast addresses of a CIDR stay covered (the IPAM never hands them out; exclude them to drop them).
+    """
     return [str(net) for net in _pool_networks(pools, family)]
 
 
@@ -140,7 +103,7 @@ def junos_route_filters(pools, family="ipv4", match="orlonger"):
 
 
 def max_prefix(pools, family="ipv4", cap=FRR_MAX_PREFIX_LIMIT, minimum=1):
-    """Number of host routes the pools can hold (sum of their sizes), capped for FRR."""
+    """Number of host routes the pools can hold (the size of their cover: addresses less exclusions), capped."""
     family = _family(family)
     total = sum(net.size for net in _pool_networks(pools, family))
     cap = min(int(cap), FRR_MAX_PREFIX_LIMIT)

@@ -9,7 +9,8 @@ import os
 import time
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Request, open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request
 
 PROCS = int(os.environ.get("IPAM_TEST_PROCS", "16"))
 PER_PROC = int(os.environ.get("IPAM_TEST_PER_PROC", "200"))

@@ -12,7 +12,8 @@ import time
 from ipam_testlib import snapshot
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Request, open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request
 
 POOLS = [{"name": "pub", "ipv4": ["198.18.0.0/15"], "ipv6": ["2001:db8:100::/64"]}]
 CTX = multiprocessing.get_context("fork")

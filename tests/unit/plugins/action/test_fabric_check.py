@@ -20,6 +20,8 @@ from ansible.template import Templar
 
 from ansible_collections.vmnet.ipfabric.plugins.action.fabric_check import ActionModule, run_fabric_check
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis as fa
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_gathered as gathered
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_parsers as parsers
 
 UNDER = {"core1": 1, "rr1": 2, "rr2": 3, "node1": 11, "node2": 12, "node3": 13}
 NODES, RRS, CORES = ["node1", "node2", "node3"], ["rr1", "rr2"], ["core1"]
@@ -87,7 +89,7 @@ class Fabric:
             if not self.up(rr, node, afi):
                 continue
             for p in self.announced(node):
-                if fa.afi_of(p) != afi:
+                if parsers.afi_of(p) != afi:
                     continue
                 nh = a4(node) if afi == "ipv4" else a6(node)
                 routes.setdefault(p, []).append({
@@ -98,7 +100,7 @@ class Fabric:
     def node_rib(self, node, afi):
         routes = {}
         for p in [q for vm, n in self.on(node).items() for q in vm_prefixes(n)] + self.extra_networks.get(node, []):
-            if fa.afi_of(p) != afi:
+            if parsers.afi_of(p) != afi:
                 continue
             path = {"pathFrom": "external", "weight": 32768, "peerId": "(unspec)",
                     "nexthops": [{"ip": "0.0.0.0" if afi == "ipv4" else "::", "used": True}]}
@@ -119,7 +121,7 @@ class Fabric:
                            "nexthops": [{"ip": h, "afi": afi, "fib": True} for h in hops]
                            + ([{"ip": "fe80::1", "afi": "ipv6"}] if afi == "ipv6" else [])}]
         for p, hop in self.core_override.items():
-            if fa.afi_of(p) == afi and p not in out:
+            if parsers.afi_of(p) == afi and p not in out:
                 out[p] = [{"selected": True, "installed": True,
                            "nexthops": [{"ip": a4(hop) if afi == "ipv4" else a6(hop)}]}]
         return out
@@ -157,7 +159,7 @@ class Fabric:
                 for p in live:
                     (r6 if ":" in p else r4).append({"dst": p.split("/")[0], "dev": itf, "protocol": "static"})
             for p in self.extra_networks.get(n, []):
-                networks.append({"prefix": p, "address_family": fa.afi_of(p), "in_pools": True})
+                networks.append({"prefix": p, "address_family": parsers.afi_of(p), "in_pools": True})
             for p in self.extra_kernel.get(n, []):
                 (r6 if ":" in p else r4).append({"dst": p.split("/")[0], "dev": "lo", "protocol": "boot"})
             r4.append({"dst": "172.16.0.0/24", "dev": "eth0", "protocol": "kernel"})
@@ -263,7 +265,7 @@ def test_duplicate_seen_on_rr_only():
     fab = Fabric()
     g = fab.gather()
     rr1 = [e for e in g if e["host"] == "rr1"][0]
-    docs = fa.split_vtysh(rr1["vtysh"])
+    docs = gathered.split_vtysh(rr1["vtysh"])
     rib = json.loads(docs["show bgp ipv4 unicast json"])
     rib["routes"]["198.51.100.11/32"].append({"valid": True, "peerId": "172.16.0.13", "weight": 0,
                                               "nexthops": [{"ip": "172.16.0.13"}]})
@@ -356,7 +358,7 @@ def test_session_not_configured():
     g = fab.gather()
     for e in g:
         if e["host"] in ("rr1", "node1"):
-            docs = fa.split_vtysh(e["vtysh"])
+            docs = gathered.split_vtysh(e["vtysh"])
             summ = json.loads(docs["show bgp summary json"])
             other = a4("node1") if e["host"] == "rr1" else a4("rr1")
             del summ["ipv4Unicast"]["peers"][other]
@@ -418,24 +420,6 @@ def test_ipam_problems_and_fail_on():
     assert kinds(res) == ["ipam_problem"] and not res.get("failed")
     fab.down.add(("rr2", "node3", "ipv4"))
     assert analyse(fab, fail_on="warning")["failed"]
-
-
-def test_vtysh_output_count_mismatch_is_a_gather_failure():
-    docs = {"cmd": ["vtysh", "-c", "show bgp summary json", "-c", "show bgp ipv4 unicast json"], "rc": 0,
-            "stdout": "{}"}
-    out = fa.split_vtysh(docs)
-    assert all(v["rc"] == 1 and "1 JSON documents for 2 commands" in v["stderr"] for v in out.values())
-
-
-def test_parse_bgp_rib_local_and_link_local():
-    rib = fa.parse_bgp_rib({"routes": {"2001:db8:100::1/128": [
-        {"valid": True, "peerId": "(unspec)", "weight": 32768, "nexthops": [{"ip": "::"}]},
-        {"valid": True, "peerId": "fd0c:172:16::2", "nexthops": [{"ip": "fd0c:172:16::11", "scope": "global"},
-                                                                 {"ip": "fe80::1", "scope": "link-local"}]},
-        {"peerId": "fd0c:172:16::3", "nexthops": [{"ip": "fd0c:172:16::11"}]}]}})
-    assert rib == {"2001:db8:100::1/128": [{"local": True, "peer": None, "nexthop": None, "best": False},
-                                           {"local": False, "peer": "fd0c:172:16::2",
-                                            "nexthop": "fd0c:172:16::11", "best": False}]}
 
 
 def test_bad_input():
@@ -521,3 +505,77 @@ def test_action_plugin_defaults_from_inventory(tmp_path):
 def test_action_plugin_rejects_unknown_option():
     res = run_action({"gathered": [], "bogus": 1}, {})
     assert res["failed"] and "bogus" in res["msg"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the pools as the IPAM reads them (issue 11.1): ranges, exclusions
+
+RANGE_POOLS = [{"name": "public", "ipv4": ["198.51.100.0-198.51.100.11"], "ipv6": ["2001:db8:100::-2001:db8:100::ff"]}]
+
+
+def inventory(**extra):
+    return dict({"groups": {"ipfabric_nodes": NODES, "route_reflectors": RRS, "core_gateways": CORES},
+                 "hostvars": {h: {"ipfabric_underlay_ipv4": a4(h), "ipfabric_underlay_ipv6": a6(h)} for h in UNDER}},
+                **extra)
+
+
+def test_a_pool_of_ranges_only_flags_an_address_outside_it():
+    """The drift bug: a pool written as ranges only used to give fabric_check no pool at all, so every
+    prefix counted as inside and verify passed a VM whose address the RRs and the core drop."""
+    fab = Fabric()                                      # cache1 has 198.51.100.12, outside the IPv4 range
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=RANGE_POOLS))
+    assert res.get("failed"), res
+    assert [(f["kind"], f["where"], f["vm"], f["prefix"]) for f in res["findings"]] == [
+        ("missing_announcement", "node3", "cache1", "198.51.100.12/32")], res["findings"]
+    assert "outside every pool" in res["findings"][0]["detail"]
+    # the same pools given as the option (ranges, not only CIDRs)
+    res = analyse(fab, pools=["198.51.100.0-198.51.100.11", "2001:db8:100::/120"])
+    assert [(f["kind"], f["where"], f["prefix"]) for f in res["findings"]] == [
+        ("missing_announcement", "node3", "198.51.100.12/32")]
+
+
+def test_a_pool_of_ranges_only_still_sees_stale_announcements_inside_it():
+    fab = Fabric()
+    fab.extra_networks["node1"] = ["198.51.100.5/32", "192.0.2.99/32"]      # inside, outside the pools
+    fab.extra_kernel["node1"] = ["198.51.100.5/32", "192.0.2.99/32"]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=[dict(RANGE_POOLS[0], ipv4=["198.51.100.0-198.51.100.20"])]))
+    stale = sorted((f["where"], f["prefix"]) for f in res["findings"] if f["kind"] == "stale_announcement")
+    assert stale == [(h, "198.51.100.5/32") for h in ("core1", "node1", "rr1", "rr2")], res["findings"]
+    assert kinds(res) == ["stale_announcement"]
+
+
+def test_an_excluded_address_is_outside_the_pools():
+    fab = Fabric()                                      # db1 has 198.51.100.11 and 2001:db8:100::b
+    pools = [{"name": "public", "ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/64"],
+              "exclude": ["198.51.100.11", "2001:db8:100::b"]}]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=pools))
+    assert sorted((f["kind"], f["where"], f["vm"], f["prefix"]) for f in res["findings"]) == [
+        ("missing_announcement", "node2", "db1", "198.51.100.11/32"),
+        ("missing_announcement", "node2", "db1", "2001:db8:100::b/128")], res["findings"]
+
+
+def test_bad_pools_in_the_inventory_name_the_field():
+    res = run_action({"gathered": Fabric().gather()},
+                     inventory(ipfabric_pools=[{"name": "public", "ipv4": ["198.51.100.1/24"]}]))
+    assert res["failed"] and "ipfabric_pools: pool 'public' field ipv4[0]: '198.51.100.1/24' has host bits set" \
+        in res["msg"], res
+    with pytest.raises(fa.FabricDataError, match=r"pools\[1\]: range '198.51.100.9-198.51.100.1' ends before it starts"):
+        analyse(Fabric(), pools=["2001:db8:100::/64", "198.51.100.9-198.51.100.1"])
+
+
+def test_pools_that_cover_nothing_let_nothing_through():
+    """Exclusions that take every address out of the pools leave an empty cover: nothing is inside (it must
+    not read as "no pools given", which counts everything)."""
+    fab = Fabric()
+    pools = [{"name": "public", "ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/64"],
+              "exclude": ["198.51.100.0/24", "2001:db8:100::/64"]}]
+    res = run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                     inventory(ipfabric_pools=pools))
+    outside = [f for f in res["findings"] if "outside every pool" in f["detail"]]
+    assert res["failed"] and len(outside) == 2 * len(VMS), res["findings"]
+    # and with no pools at all, nothing is compared: the fabric passes
+    assert not run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
+                          inventory()).get("failed")

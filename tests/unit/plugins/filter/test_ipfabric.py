@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.vmnet.ipfabric.plugins.filter import ipfabric as f
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import parse_pools as ipam_parse_pools
 
 POOLS = [
     {"name": "public", "ipv4": ["198.51.100.0/24"], "ipv6": ["2001:db8:100::/64"], "exclude": ["198.51.100.1"]},
@@ -24,12 +29,32 @@ def test_every_filter_registered():
     }
 
 
-def test_pool_cidrs_ranges_sorted_unique():
-    assert f.pool_cidrs(POOLS + POOLS, "ipv4") == [
-        "192.0.2.7/32", "198.51.100.0/24", "203.0.113.5/32", "203.0.113.6/31", "203.0.113.8/31"]
+# public less its exclusion 198.51.100.1: the /24 splits into the CIDRs around the hole
+PUBLIC_V4 = ["198.51.100.0/32", "198.51.100.2/31", "198.51.100.4/30", "198.51.100.8/29", "198.51.100.16/28",
+             "198.51.100.32/27", "198.51.100.64/26", "198.51.100.128/25"]
+
+
+def test_pool_cidrs_ranges_sorted_minimal_less_exclusions():
+    assert f.pool_cidrs(POOLS, "ipv4") == ["192.0.2.7/32"] + PUBLIC_V4 + [
+        "203.0.113.5/32", "203.0.113.6/31", "203.0.113.8/31"]
     assert f.pool_cidrs(POOLS, "ipv6") == ["2001:db8:100::/64"]
     assert f.pool_cidrs([], "ipv4") == []
     assert f.pool_cidrs(None, "ipv6") == []
+    # adjacent entries and pools merge into the smallest list of CIDRs
+    assert f.pool_cidrs([{"name": "a", "ipv4": ["198.51.100.0/25"]}, {"name": "b", "ipv4": ["198.51.100.128/25"]}],
+                        "ipv4") == ["198.51.100.0/24"]
+
+
+def test_pool_cidrs_refuse_what_the_ipam_refuses():
+    # the filters read the pools through the IPAM's model: a pool defined twice, overlapping pools, an
+    # unknown field (a typo of exclude) fail the same way
+    for pools, needle in ((POOLS + POOLS, "pool 'public' is defined twice"),
+                          ([POOLS[0], {"name": "x", "ipv4": ["198.51.100.128/25"]}], "overlaps pool 'public'"),
+                          ([dict(POOLS[0], exlude=["198.51.100.9"])], "unknown field(s) ['exlude']"),
+                          ([{"ipv4": ["198.51.100.0/24"]}], "field name: None")):
+        with pytest.raises(AnsibleFilterError) as exc:
+            f.pool_cidrs(pools, "ipv4")
+        assert needle in str(exc.value)
 
 
 def test_pool_cidrs_ipv6_range():
@@ -61,13 +86,17 @@ def test_bad_family_and_shapes():
 def test_frr_prefix_list():
     assert f.frr_prefix_list(POOLS, "IPV4_PLIST") == [
         "ip prefix-list IPV4_PLIST seq 5 permit 192.0.2.7/32",
-        "ip prefix-list IPV4_PLIST seq 10 permit 198.51.100.0/24 ge 32 le 32",
-        "ip prefix-list IPV4_PLIST seq 15 permit 203.0.113.5/32",
-        "ip prefix-list IPV4_PLIST seq 20 permit 203.0.113.6/31 ge 32 le 32",
-        "ip prefix-list IPV4_PLIST seq 25 permit 203.0.113.8/31 ge 32 le 32",
+        "ip prefix-list IPV4_PLIST seq 10 permit 198.51.100.0/32"] + [
+        "ip prefix-list IPV4_PLIST seq %d permit %s ge 32 le 32" % (15 + 5 * i, c) for i, c in enumerate(PUBLIC_V4[1:])
+    ] + [
+        "ip prefix-list IPV4_PLIST seq 50 permit 203.0.113.5/32",
+        "ip prefix-list IPV4_PLIST seq 55 permit 203.0.113.6/31 ge 32 le 32",
+        "ip prefix-list IPV4_PLIST seq 60 permit 203.0.113.8/31 ge 32 le 32",
     ]
     assert f.frr_prefix_list(POOLS, "IPV6_PLIST", "ipv6") == [
         "ipv6 prefix-list IPV6_PLIST seq 5 permit 2001:db8:100::/64 ge 128 le 128"]
+    assert f.frr_prefix_list([{"name": "p", "ipv4": ["198.51.100.0/24"]}], "P") == [
+        "ip prefix-list P seq 5 permit 198.51.100.0/24 ge 32 le 32"]
 
 
 def test_frr_prefix_list_empty_denies():
@@ -75,20 +104,62 @@ def test_frr_prefix_list_empty_denies():
 
 
 def test_junos_route_filters():
-    assert f.junos_route_filters(POOLS[:1]) == ["198.51.100.0/24 orlonger"]
+    assert f.junos_route_filters(POOLS[:1]) == ["%s orlonger" % c for c in PUBLIC_V4]
     assert f.junos_route_filters(POOLS[:1], "ipv6") == ["2001:db8:100::/64 orlonger"]
-    assert f.junos_route_filters(POOLS, "ipv4", "exact-host")[:2] == [
-        "192.0.2.7/32 exact", "198.51.100.0/24 prefix-length-range /32-/32"]
+    assert f.junos_route_filters(POOLS, "ipv4", "exact-host")[:3] == [
+        "192.0.2.7/32 exact", "198.51.100.0/32 exact", "198.51.100.2/31 prefix-length-range /32-/32"]
     with pytest.raises(AnsibleFilterError):
         f.junos_route_filters(POOLS, "ipv4", "through")
 
 
 def test_max_prefix():
-    assert f.max_prefix(POOLS[:1], "ipv4") == 256
-    assert f.max_prefix(POOLS, "ipv4") == 256 + 5 + 1
+    assert f.max_prefix(POOLS[:1], "ipv4") == 255                     # the /24 less its exclusion
+    assert f.max_prefix(POOLS, "ipv4") == 255 + 5 + 1
+    assert f.max_prefix([{"name": "p", "ipv4": ["198.51.100.0/24"]}], "ipv4") == 256
     assert f.max_prefix(POOLS, "ipv6") == 4294967295
     assert f.max_prefix(POOLS, "ipv6", 100000) == 100000
     assert f.max_prefix([], "ipv6") == 1
+
+
+# --- the filters and the IPAM agree on every address (issue 11.1) -------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(prefix=st.integers(24, 30), offset=st.integers(0, 255),
+       excludes=st.lists(st.tuples(st.integers(0, 255), st.integers(0, 3)), max_size=4),
+       extra_range=st.booleans())
+def test_the_routing_policy_accepts_every_address_the_ipam_hands_out(prefix, offset, excludes, extra_range):
+    """What the prefix-lists and route-filters accept (pool_cidrs) against the IPAM's pool: every address the
+    IPAM can hand out is accepted, no excluded address is, and the only other accepted addresses are the
+    network and broadcast addresses of the CIDR entries (docs/ipam.md, "What the routing policy covers")."""
+    net = ipaddress.IPv4Network((int(ipaddress.IPv4Address("198.51.100.0")) + (offset << (32 - prefix)) % 2**16,
+                                 prefix), strict=False)
+    raw = {"name": "p", "ipv4": [str(net)]}
+    if extra_range:
+        raw["ipv4"].append("203.0.113.7-203.0.113.20")
+    excl = []
+    for start, length in excludes:
+        first = net.network_address + start % net.num_addresses
+        last = min(first + length, net.broadcast_address)
+        excl.append("%s-%s" % (first, last))
+    raw["exclude"] = excl
+    ipam_pool = ipam_parse_pools([raw])["p"]
+    accepted = set()
+    for cidr in f.pool_cidrs([raw], "ipv4"):
+        accepted.update(int(a) for a in ipaddress.IPv4Network(cidr))
+    excluded = set()
+    for text in excl:
+        first, last = (int(ipaddress.IPv4Address(x)) for x in text.split("-"))
+        excluded.update(range(first, last + 1))
+    edges = {int(net.network_address), int(net.broadcast_address)} if net.num_addresses > 2 else set()
+    written = set(range(int(net.network_address), int(net.broadcast_address) + 1))
+    if extra_range:
+        written |= set(range(int(ipaddress.IPv4Address("203.0.113.7")), int(ipaddress.IPv4Address("203.0.113.20")) + 1))
+    allocatable = {a for a in written if ipam_pool.contains(4, a)}
+    assert allocatable <= accepted, "an address the IPAM hands out is refused by the routing policy"
+    assert not accepted & excluded, "the routing policy accepts an excluded address"
+    assert accepted - allocatable <= edges, "the routing policy accepts more than the pool and its CIDR edges"
+    assert accepted == written - excluded
+    assert f.max_prefix([raw], "ipv4") == max(1, len(accepted))  # at least 1: FRR needs a limit
 
 
 def test_peer_addresses():

@@ -11,8 +11,10 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, addr_int, parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import Request, SQLiteStore
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, parse_pools
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import addr_int
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_sqlite import SQLiteStore
 
 V4_BASE = int(ipaddress.IPv4Address("198.51.100.0"))
 V6_BASE = int(ipaddress.IPv6Address("2001:db8:100::"))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
-from ipam_testlib import snapshot
+from ipam_testlib import make_cfg, snapshot
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError, parse_pools
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_store import (
-    Request,
-    open_store,
-    parse_requests,
-)
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_config import open_store
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_requests import Request, parse_requests
 
 POOLS = [
     {"name": "pub", "ipv4": ["198.51.100.0/29"], "ipv6": ["2001:db8:100::/64"], "exclude": ["198.51.100.2"]},
@@ -187,36 +185,36 @@ def test_renamed_pool_never_duplicates(store):
     assert r[0].after["ipv4"] == "198.51.100.2"
 
 
-def test_query_count_does_not_grow_with_pool_or_allocations(store, pools):
-    """Cost of one allocation: a bounded number of indexed queries, the same after 10 or 1500
-    allocations and the same in a /29 as in a /48 (the pool is never enumerated)."""
-    counts = {}
-    orig = store.transaction
+def test_statements_per_transaction_do_not_grow_with_batch_pool_or_allocations(store, pools):
+    """Cost of a transaction: a fixed number of indexed statements, the same for 1 or 500 owners and for one
+    family or two (set-based SQL: one statement for the whole batch), after 10 or 2,000 allocations, and
+    the same in a /29 as in a /48 (the pool is never enumerated)."""
+    store.trace = []
 
-    def counting(*a, **kw):
-        cm = orig(*a, **kw)
+    def statements(pool, owners, **kw):
+        del store.trace[:]
+        store.apply(pool, reqs(*owners), **kw)
+        return ["%s %s" % (sql.split()[0], re.search(r"ipam_\w+", sql).group(0)) for sql, dummy in store.trace]
 
-        class Wrap:
-            def __enter__(self):
-                self.tx = cm.__enter__()
-                return self.tx
-
-            def __exit__(self, *exc):
-                counts["last"] = self.tx.queries
-                return cm.__exit__(*exc)
-        return Wrap()
-
-    store.transaction = counting
-    store.apply(pools["big"], reqs(*[f"w{i}" for i in range(10)]))
-    store.apply(pools["big"], reqs("probe1"))
-    small = counts["last"]
-    store.apply(pools["big"], reqs(*[f"x{i}" for i in range(1500)]))
-    store.apply(pools["big"], reqs("probe2"))
-    assert counts["last"] == small
-    store.apply(pools["pub"], reqs("probe3"))
-    # first use of pool "pub": its record is synced (2), and a second family: search, insert, runs (4)
-    assert counts["last"] == small + 6
-    assert store.apply(pools["big"], reqs("probe4"))[0].after["ipv6"] == "2001:db8:200::5e9"  # 1512 held, ::1 first
+    statements(pools["big"], [f"w{i}" for i in range(10)])
+    one = statements(pools["big"], ["probe1"])
+    # purge the cooled rows, read the owners' rows, the gap search, insert, the run index (the run that
+    # grows, in place), the change log
+    assert one == ["DELETE ipam_allocation", "SELECT ipam_allocation", "SELECT ipam_run", "INSERT ipam_allocation",
+                   "UPDATE ipam_run", "INSERT ipam_log"], one
+    assert statements(pools["big"], [f"x{i}" for i in range(500)]) == one
+    statements(pools["big"], [f"y{i}" for i in range(1500)])
+    assert statements(pools["big"], ["probe2"]) == one
+    # first use of pool "pub": its record is written once (then cached by the store)
+    assert statements(pools["pub"], ["warm"])[0] == "INSERT ipam_pool"
+    # two families cost what one costs, except that pub's IPv4 is two intervals (.1, and .3 to .6: .2 is
+    # excluded) and its first one is full: one gap search more, for the second interval (probe3 starts the
+    # run .3, probe4 and after make it grow)
+    statements(pools["pub"], ["probe3"])
+    two = statements(pools["pub"], ["probe4"])
+    assert two == one[:3] + ["SELECT ipam_run"] + one[3:], two
+    assert statements(pools["pub"], ["probe5", "probe6"]) == two
+    assert store.apply(pools["big"], reqs("probe7"))[0].after["ipv6"] == "2001:db8:200::7dd"  # 2012 held, ::1 first
 
 
 def test_gap_search_fills_holes_lowest_first(store, pools):
@@ -238,28 +236,24 @@ def test_audit_rows_and_repair(store, pools):
     assert store.apply(pools["pub"], reqs("vm3"))[0].after["ipv4"] == "198.51.100.4"
 
 
-def test_no_statement_scans_a_table(tmp_path, pools, monkeypatch):
-    """Every statement of allocate/release/reclaim/purge is an index search in SQLite's query plan
+def test_no_statement_scans_a_table(tmp_path, pools):
+    """Every statement of allocate/release/reclaim/reserve/purge is an index search in SQLite's query plan
     (a full scan would make an allocation cost grow with the number of rows)."""
-    from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import ipam_store
-
     store = open_store({"backend": "sqlite", "path": str(tmp_path / "s.sqlite")})
+    store.clock = Clock()
     store.apply(pools["pub"], reqs("warm"))
-    seen = []
-    orig = ipam_store._Tx.q
-
-    def q(self, sql, params=()):
-        seen.append((sql, tuple(params)))
-        return orig(self, sql, params)
-
-    monkeypatch.setattr(ipam_store._Tx, "q", q)
+    store.trace = seen = []
     store.apply(pools["pub"], reqs("vm1", "vm2"), cooldown=60)
     store.apply(pools["pub"], reqs("vm1"), state="absent", cooldown=60)
     store.apply(pools["pub"], reqs("vm1"), cooldown=60)  # reclaim
     store.apply(pools["pub"], reqs("vm2"), state="absent", cooldown=0)
     store.apply(pools["pub"], [Request("vm3", reserve={4: 198 << 24 | 51 << 16 | 100 << 8 | 6})])
-    assert len({pair[0] for pair in seen}) >= 10
-    monkeypatch.setattr(ipam_store._Tx, "q", orig)
+    store.apply(pools["pub"], reqs("vm3"), state="absent", cooldown=60)
+    store.clock.t += 61
+    store.apply(pools["pub"], reqs("vm4"), cooldown=60)  # purges vm3's address
+    store.apply(pools["pub"], [Request("vm1", uuid="u1")])  # adopts a UUID
+    store.trace = None
+    assert len({pair[0] for pair in seen}) >= 14
     scans, plans = [], []
     for sql, params in seen:
         if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
@@ -268,9 +262,67 @@ def test_no_statement_scans_a_table(tmp_path, pools, monkeypatch):
         plans += [(sql, p) for p in plan]
         scans += [(sql, p) for p in plan if p.startswith("SCAN") and "ipam_" in p]
     assert scans == []
-    # and every search of ipam_allocation pins more than the pool (else it reads all of the pool's rows)
-    assert [pair[1] for pair in plans if pair[1].endswith("(pool=?)")] == []
-    assert {p for sql, p in plans if "UNION ALL" in sql and p.startswith("SEARCH")} == {
+    # and every search pins more than the pool or the family (else it reads all of the pool's rows, or
+    # every run of the family)
+    wide = re.compile(r"SEARCH \w+ USING (COVERING )?INDEX \w+ \((pool=\?|family=\?|pool=\? AND family=\?)\)$")
+    assert [pair for pair in plans if wide.search(pair[1])] == []
+    assert {p for sql, p in plans if "'held'" in sql and p.startswith("SEARCH")} == {
         "SEARCH ipam_allocation USING INDEX sqlite_autoindex_ipam_allocation_2 (pool=? AND family=? AND owner=?)",
         "SEARCH ipam_allocation USING INDEX ipam_allocation_last_owner (pool=? AND family=? AND last_owner=?)"}
     store.close()
+
+
+def test_a_reservation_in_the_batch_is_placed_before_the_lowest_free(store, pools, cfg):
+    r = store.apply(pools["pub"], parse_requests(["a", {"name": "b", "ipv4": "198.51.100.1"}, "c"]),
+                    families=["ipv4"])
+    assert addrs(r) == [("a", "198.51.100.3", None, True), ("b", "198.51.100.1", None, True),
+                        ("c", "198.51.100.4", None, True)]
+    assert store.check_runs() == []
+
+
+def test_a_wrong_run_index_cannot_hand_out_an_address_twice(store, pools, cfg):
+    """The run index is derived data; the PRIMARY KEY is what forbids duplicates (docs/ipam.md)."""
+    store.apply(pools["pub"], reqs("vm1"))
+    with store.transaction() as tx:
+        tx.q("DELETE FROM ipam_run")  # the index now says every address is free
+    before = snapshot(cfg)
+    with pytest.raises(IpamError, match="refused a duplicate .nothing was written."):
+        store.apply(pools["pub"], reqs("vm2"))
+    assert snapshot(cfg) == before
+    assert store.check_runs(repair=True) and store.check_runs() == []
+    assert addrs(store.apply(pools["pub"], reqs("vm2"))) == [("vm2", "198.51.100.3", "2001:db8:100::2", True)]
+
+
+@pytest.mark.postgres
+def test_every_postgresql_statement_has_an_index_plan(pg_server, tmp_path, pools):
+    """The PostgreSQL twin of test_no_statement_scans_a_table: with sequential scans disabled, the planner
+    finds an index path for every statement (a statement without one keeps its Seq Scan). On tables this
+    small the planner would rightly prefer a Seq Scan, hence enable_seqscan = off."""
+    import psycopg
+
+    cfg = make_cfg("postgresql", tmp_path, pg_server)
+    store = open_store(cfg)
+    store.clock = Clock()
+    store.apply(pools["pub"], reqs("warm"))
+    store.trace = seen = []
+    store.apply(pools["pub"], reqs("vm1", "vm2"), cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), state="absent", cooldown=60)
+    store.apply(pools["pub"], reqs("vm1"), cooldown=60)  # reclaim
+    store.apply(pools["pub"], reqs("vm2"), state="absent", cooldown=0)
+    store.apply(pools["pub"], [Request("vm3", reserve={4: 198 << 24 | 51 << 16 | 100 << 8 | 6})])
+    store.apply(pools["pub"], reqs("vm3"), state="absent", cooldown=60)
+    store.clock.t += 61
+    store.apply(pools["pub"], reqs("vm4"), cooldown=60)  # purges vm3's address
+    store.apply(pools["pub"], [Request("vm1", uuid="u1")])  # adopts a UUID
+    store.close()
+    assert len({sql for sql, dummy in seen}) >= 14
+    seq = []
+    with psycopg.connect(cfg["dsn"], autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for sql, params in seen:
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                continue
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+            if "Seq Scan on ipam_" in plan:
+                seq.append((sql, plan))
+    assert seq == [], "\n\n".join(f"{sql}\n{plan}" for sql, plan in seq)
