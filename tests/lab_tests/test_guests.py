@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Issue 10: real KVM guests (libvirt, qemu TCG) on the pre-made taps of the lab's KVM nodes.
+"""Issue 10: real VMs - libvirt guests (qemu TCG) on the pre-made taps of the KVM nodes, LXD containers on
+the pre-made veth peers of the LXD node.
 
 vm_create.yml makes the network and, through the lab's hypervisor hook, defines and starts the libvirt
 domain; the guest configures its /32 and /128 from the kernel command line and is reached from inet1.
@@ -127,3 +128,56 @@ def test_power_cycle_brings_the_autostart_guest_back(lab, guest):
     assert again.changed == 0, again
     state = json.loads(lab.lab_exec(node, "cat", "/var/lib/vmnet-ipfabric/vm_interfaces.json").stdout)
     assert vm in state["vms"]
+
+
+@pytest.fixture(scope="module")
+def container(lab, site):
+    vm, node = "ct2", "node3"
+    run_playbook("vm_create.yml", "-e", "vm_name=" + vm, "-e", "node=" + node)
+    v4, v6 = lab.vm_addresses(node, vm)
+    assert lab.wait_reachable(v4), "{} does not answer".format(v4)
+    yield vm, node, v4, v6
+    run_playbook("vm_delete.yml", "-e", "vm_name=" + vm, check=False)
+
+
+def test_lxd_container_is_created_reached_and_deleted(lab, site):
+    """node3 runs LXD: the container's NIC is the pre-made veth peer (the node role's LXD NIC template)."""
+    vm, node = "ct1", "node3"
+    run_playbook("vm_create.yml", "-e", "vm_name=" + vm, "-e", "node=" + node)
+    try:
+        assert vm in lab.lab_vms(node)
+        devices = lab.lab_exec(node, "lxc", "config", "device", "show", vm).stdout
+        assert "nictype: physical" in devices and "parent: ct1_vm0" in devices, devices
+        v4, v6 = lab.vm_addresses(node, vm)
+        assert lab.wait_reachable(v4) and lab.wait_reachable(v6)
+        assert announced(lab, v4) == ["172.16.0.13"]
+        rc, out = lab.guest(node, vm, "ping -c 2 -W 2 {} >/dev/null; echo sent=$?".format(INET1))
+        assert "sent=0" in out, out
+        again = run_playbook("vm_create.yml", "-e", "vm_name=" + vm, "-e", "node=" + node)
+        assert again.changed == 0, again
+    finally:
+        run_playbook("vm_delete.yml", "-e", "vm_name=" + vm)
+    assert vm not in lab.lab_exec(node, "lxc", "list", "--format", "csv", "-c", "n").stdout.split()
+    assert announced(lab, v4) is None and lab.vm_interface(node, vm) is None
+
+
+def test_announcement_follows_the_container(lab, container):
+    """A stopped container hands its NIC back to the node (no carrier): withdrawn within a second."""
+    vm, node, v4, dummy = container
+    lab.lab_exec(node, "lxc", "stop", "--force", vm)
+    seconds = _until("core1 to withdraw {} ({} stopped)".format(v4, vm), lambda: announced(lab, v4) is None, 10)
+    record("withdrawn_when_lxd_stopped_s", round(seconds, 2))
+    assert seconds <= WITHDRAW_WITHIN + 0.3, "withdrawn after {:.2f} s".format(seconds)
+    lab.lab_exec(node, "lxc", "start", vm)
+    wait_for("core1 to route {} to node3 again".format(v4), lambda: announced(lab, v4) == ["172.16.0.13"], 30)
+    assert lab.wait_reachable(v4)
+
+
+def test_power_cycle_brings_the_autostart_container_back(lab, container):
+    vm, node, v4, v6 = container
+    assert subprocess.run([lab.LAB, "reboot", node], check=False).returncode == 0
+    wait_for("the container {} to run on {} again".format(vm, node), lambda: vm in lab.lab_vms(node), 120)
+    assert lab.wait_reachable(v4, timeout=120), "{} does not answer after {} was power-cycled".format(v4, node)
+    assert lab.wait_reachable(v6, timeout=60)
+    again = run_playbook("vm_create.yml", "-e", "vm_name=" + vm, "-e", "node=" + node)
+    assert again.changed == 0, again
