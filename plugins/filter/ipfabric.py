@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 
 try:
@@ -40,18 +41,28 @@ def _family(family):
     return family
 
 
-def _pool_networks(pools, family):
-    """The CIDRs of the pools' cover for one family (plugins/plugin_utils/pools.py): every address of the
-    ``ipv4``/``ipv6`` entries less ``exclude``, as the smallest sorted list of CIDRs."""
+def _parsed(pools):
     _need_netaddr()
-    family = _family(family)
     if isinstance(pools, dict):
         pools = [pools]
     try:
-        parsed = pool_model.parse_pools(pools, allow_empty=True)
+        return pool_model.parse_pools(pools, allow_empty=True)
     except pool_model.PoolError as exc:
         raise AnsibleFilterError(str(exc)) from None
-    return pool_model.cover_cidrs(parsed.values(), FAMILIES[family])
+
+
+def _pool_networks(pools, family):
+    """The CIDRs of the pools' cover for one family (plugins/plugin_utils/pools.py): every address of the
+    ``ipv4``/``ipv6`` entries less ``exclude``, as the smallest sorted list of CIDRs."""
+    family = _family(family)
+    return pool_model.cover_cidrs(_parsed(pools).values(), FAMILIES[family])
+
+
+def _pool_policy(pools, family):
+    """(permit, deny) CIDRs of the pools for the routing policy (pools.policy): the written entries, and
+    the exclusions inside them to check first."""
+    family = _family(family)
+    return pool_model.policy(_parsed(pools).values(), FAMILIES[family])
 
 
 def pool_cidrs(pools, family="ipv4"):
@@ -60,30 +71,50 @@ def pool_cidrs(pools, family="ipv4"):
     Ranges become the CIDRs that cover them, an exclusion inside a CIDR splits it. The network and
     broadcast addresses of a CIDR stay covered (the IPAM never hands them out; exclude them to drop them).
     """
+    if family == "all":
+        return pool_cidrs(pools, "ipv4") + pool_cidrs(pools, "ipv6")
     return [str(net) for net in _pool_networks(pools, family)]
 
 
 def frr_prefix_list(pools, name, family="ipv4", seq_start=5, seq_step=5):
     """FRR prefix-list lines permitting only host routes (/32 or /128) inside the pools.
 
-    A pool entry that is itself a host route is permitted exactly (FRR rejects ``ge`` equal to the
-    prefix length). With no pool of that family, a single ``deny any`` keeps the list defined so a
-    route-map matching it denies everything instead of matching a missing list.
+    The exclusions inside the written entries are denied first, then the entries are permitted as
+    written (merged): exactly the pools' cover, in as many lines as the inventory has entries. A host
+    route is matched exactly (FRR rejects ``ge`` equal to the prefix length). With no pool of that
+    family, a single ``deny any`` keeps the list defined so a route-map matching it denies everything
+    instead of matching a missing list. The lines themselves: module_utils/_frr.py (the FRR model).
     """
     family = _family(family)
-    keyword = "ip" if family == "ipv4" else "ipv6"
     host = HOST_LEN[family]
-    lines = []
-    seq = int(seq_start)
-    for net in _pool_networks(pools, family):
-        if net.prefixlen == host:
-            lines.append("%s prefix-list %s seq %d permit %s" % (keyword, name, seq, net))
-        else:
-            lines.append("%s prefix-list %s seq %d permit %s ge %d le %d" % (keyword, name, seq, net, host, host))
-        seq += int(seq_step)
-    if not lines:
-        lines.append("%s prefix-list %s seq %d deny any" % (keyword, name, seq))
-    return lines
+    permit, deny = _pool_policy(pools, family)
+    entries = [("deny", str(net), host) for net in deny] + [("permit", str(net), host) for net in permit]
+    if not entries:
+        keyword = "ip" if family == "ipv4" else "ipv6"
+        return ["%s prefix-list %s seq %d deny any" % (keyword, name, int(seq_start))]
+    return _frr.prefix_list_lines(name, entries, int(seq_start), int(seq_step))
+
+
+def frr_bfd_profile(profile, name="vmnet-ipfabric"):
+    """The ``bfd`` block of one BFD profile (module_utils/_frr.py); no lines for an empty profile."""
+    if not isinstance(profile, dict):
+        raise AnsibleFilterError("bfd profile: %r is not a dict of detect_multiplier, receive_interval, "
+                                 "transmit_interval" % (profile,))
+    try:
+        return _frr.bfd_profile_lines(name, profile)
+    except (_frr.FrrError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def frr_peer_group(group):
+    """The ``neighbor`` lines of one peer group and its members (module_utils/_frr.py)."""
+    if not isinstance(group, dict) or not group.get("name") or not group.get("asn"):
+        raise AnsibleFilterError("peer group: %r needs at least name and asn" % (group,))
+    unknown = sorted(set(group) - {"name", "asn", "source", "peers", "listen_range", "password", "bfd", "bfd_profile",
+                                   "extended_nexthop"})
+    if unknown:
+        raise AnsibleFilterError("peer group %s: unknown key(s) %s" % (group["name"], ", ".join(unknown)))
+    return _frr.peer_group_lines(group)
 
 
 def junos_route_filters(pools, family="ipv4", match="orlonger"):
@@ -93,13 +124,19 @@ def junos_route_filters(pools, family="ipv4", match="orlonger"):
     renders ``prefix-length-range /32-/32`` (``/128-/128``) to accept host routes only.
     """
     family = _family(family)
-    if match == "exact-host":
-        host = HOST_LEN[family]
-        return ["%s prefix-length-range /%d-/%d" % (net, host, host) if net.prefixlen < host else "%s exact" % net
-                for net in _pool_networks(pools, family)]
-    if match not in ("orlonger", "longer", "exact", "upto /32", "upto /128"):
+    host = HOST_LEN[family]
+    if match not in ("exact-host", "orlonger", "longer", "exact", "upto /32", "upto /128"):
         raise AnsibleFilterError("unsupported Junos route-filter match %r" % (match,))
-    return ["%s %s" % (net, match) for net in _pool_networks(pools, family)]
+    permit, deny = _pool_policy(pools, family)
+    # the exclusions inside the entries first, each with its own action (a route-filter action ends the
+    # evaluation of the term for the routes it matches)
+    out = ["%s %s reject" % (net, "exact" if net.prefixlen == host else "orlonger") for net in deny]
+    for net in permit:
+        if match == "exact-host":
+            out.append("%s prefix-length-range /%d-/%d" % (net, host, host) if net.prefixlen < host else "%s exact" % net)
+        else:
+            out.append("%s %s" % (net, match))
+    return out
 
 
 def max_prefix(pools, family="ipv4", cap=FRR_MAX_PREFIX_LIMIT, minimum=1):
@@ -250,6 +287,8 @@ class FilterModule(object):
         return {
             "ipfabric_pool_cidrs": pool_cidrs,
             "ipfabric_frr_prefix_list": frr_prefix_list,
+            "ipfabric_frr_bfd_profile": frr_bfd_profile,
+            "ipfabric_frr_peer_group": frr_peer_group,
             "ipfabric_junos_route_filters": junos_route_filters,
             "ipfabric_max_prefix": max_prefix,
             "ipfabric_peer_addresses": peer_addresses,

@@ -1,8 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) vmnet.ipfabric contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""FRR helpers: parse ``show running-config``, render ``network`` changes, assemble frr_config
-candidates, parse ``frr-reload.py --test`` output, mask secrets (stdlib only, Python 3.6+).
+"""The FRR model of the lines the collection owns (stdlib only, Python 3.6+): render and parse them in
+one place.
+
+Render (used by the role templates through the ``vmnet.ipfabric.ipfabric_frr_*`` filters and by the
+node modules): ``network`` statements, prefix-list entries, peer groups with their neighbors and
+session options, BFD profiles. Parse: ``show running-config`` (the default-VRF ``router bgp`` and its
+``network`` statements), ``frr-reload.py --test`` output. Also: frr_config candidates, secret masking.
 
 Config text is expected the way FRR prints it (``show running-config``): block contents indented,
 ``router bgp`` blocks closed by ``exit`` (FRR >= 8) or by a ``!`` in column 0 (FRR 7.x).
@@ -152,6 +157,69 @@ def network_route_map(line):
     return ''
 
 
+# ---- rendering ------------------------------------------------------------------------------------
+
+BFD_PROFILE_KEYS = ('detect_multiplier', 'receive_interval', 'transmit_interval')
+
+
+def network_line(prefix, route_map=None):
+    """``network P`` (with ``route-map NAME``): a VM announcement under its address family."""
+    return 'network %s%s' % (prefix, ' route-map %s' % route_map if route_map else '')
+
+
+def prefix_list_lines(name, entries, seq_start=5, seq_step=5):
+    """``ip prefix-list``/``ipv6 prefix-list`` lines. ``entries``: [(action, prefix, host_length)];
+    host_length None gives an exact match, else ``ge N le N`` (every host route inside)."""
+    out = []
+    for i, (action, prefix, host_len) in enumerate(entries):
+        kw = 'ipv6 prefix-list' if ':' in str(prefix) else 'ip prefix-list'
+        plen = int(str(prefix).rsplit('/', 1)[1]) if '/' in str(prefix) else None
+        tail = ' ge %d le %d' % (host_len, host_len) if host_len and plen != host_len else ''
+        out.append('%s %s seq %d %s %s%s' % (kw, name, seq_start + i * seq_step, action, prefix, tail))
+    return out
+
+
+def bfd_profile_lines(name, profile):
+    """The ``bfd`` block with one ``profile``: its timers in a fixed order; nothing for an empty profile."""
+    profile = profile or {}
+    unknown = sorted(set(profile) - set(BFD_PROFILE_KEYS))
+    if unknown:
+        raise FrrError('bfd profile %s: unknown setting(s) %s (known: %s)' % (name, ', '.join(unknown), ', '.join(BFD_PROFILE_KEYS)))
+    if not profile:
+        return []
+    out = ['bfd', ' profile %s' % name]
+    for key in BFD_PROFILE_KEYS:
+        if key in profile:
+            out.append('  %s %d' % (key.replace('_', '-'), int(profile[key])))
+    return out + [' exit', ' !', 'exit']
+
+
+def peer_group_lines(group):
+    """The ``neighbor`` lines (inside ``router bgp``) of one peer group and its members.
+
+    ``group``: name, asn, source (update-source), peers (addresses) or listen_range (``bgp listen
+    range``), password, bfd (bool), bfd_profile (name or ''), extended_nexthop (bool).
+    """
+    name = group['name']
+    out = [' neighbor %s peer-group' % name,
+           ' neighbor %s remote-as %s' % (name, group['asn'])]
+    if group.get('source'):
+        out.append(' neighbor %s update-source %s' % (name, group['source']))
+    if group.get('extended_nexthop'):
+        out.append(' neighbor %s capability extended-nexthop' % name)
+    if group.get('password'):
+        out.append(' neighbor %s password %s' % (name, group['password']))
+    if group.get('bfd'):
+        out.append(' neighbor %s bfd' % name)
+        if group.get('bfd_profile'):
+            out.append(' neighbor %s bfd profile %s' % (name, group['bfd_profile']))
+    if group.get('listen_range'):
+        out.append(' bgp listen range %s peer-group %s' % (group['listen_range'], name))
+    else:
+        out.extend(' neighbor %s peer-group %s' % (peer, name) for peer in group.get('peers') or [])
+    return out
+
+
 def network_changes_config(asn, add, remove, route_map=None):
     """Config text for ``vtysh -f``: add/remove ``network`` statements under router bgp ASN.
 
@@ -169,7 +237,7 @@ def network_changes_config(asn, add, remove, route_map=None):
         for n in dels:
             out.append('  no network %s' % n)
         for n in adds:
-            out.append('  network %s%s' % (n, ' route-map %s' % route_map if route_map else ''))
+            out.append('  ' + network_line(n, route_map))
         out.append(' exit-address-family')
     out.append('exit')
     return '\n'.join(out) + '\n'

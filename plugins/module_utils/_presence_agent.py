@@ -31,7 +31,7 @@ import time
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
-from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
 
 VM_INTERFACE_LOCK = 'vmnet-ipfabric-vm_interface.lock'   # the lock of plugins/modules/vm_interface.py
 RTMGRP_LINK = 1
@@ -207,7 +207,7 @@ class Agent(object):
 
     # -- desired state (vm_interface's state file, re-read when it changes) ---------------------------
     def known(self):
-        path = os.path.join(self.state_dir, _vm_plan.STATE_FILE)
+        path = os.path.join(self.state_dir, _vm_state.STATE_FILE)
         try:
             st = os.stat(path)
             key = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -215,7 +215,7 @@ class Agent(object):
             return {}
         if self._known[0] != key:
             try:
-                self._known = (key, _vm_plan.load_state(path))
+                self._known = (key, _vm_state.load_state(path))
             except ValueError as e:
                 log('presence: %s' % e)
                 self._known = (key, {})

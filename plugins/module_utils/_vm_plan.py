@@ -1,147 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) vmnet.ipfabric contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Desired state of the per-VM interfaces, the plan against the live state, and the files that
-restore everything at boot (stdlib only, Python 3.6+).
-
-Everything here is pure (no I/O) except the small file helpers at the end, so the plan can be
-unit-tested from recorded ``ip -json`` output.
+"""The plan of vm_interface: the live interfaces against the desired state, as the ``ip -batch`` lines that
+bring one to the other (stdlib only, Python 3.6+). Pure, so it is unit-tested from recorded
+``ip -json`` output: the spec comes from _vm_spec.py, routes follow the VM's presence (_presence.py).
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import json
-import os
-import tempfile
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
-from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
-
-STATE_FILE = 'vm_interfaces.json'
-RESTORE_BATCH = 'restore.batch'
-RESTORE_SYSCTL = 'restore.sysctl'
-STATE_VERSION = 1
-
-# Per-interface sysctls of every <vm>_net0 (order matters: disable_ipv6 first).
-#  ipv4 forwarding=1      packets from the VM are routed (IPv4 checks the ingress interface's flag)
-#  ipv4 rp_filter=1       strict reverse-path check: the VM may only send from addresses routed
-#                         to its own interface (anti-spoofing; the /32 route is the only route back)
-#  ipv4 proxy_arp=0       not needed: the VM's gateway 10.0.0.1 is a local address of the interface
-#  ipv4 send_redirects=0  all VMs share the gateway; never tell a VM to use another next hop
-#  ipv4 accept_redirects=0
-#  ipv6 disable_ipv6=0    fe80::1 and the /128 routes need IPv6 on the interface
-#  ipv6 forwarding=1      router behaviour on the link (IsRouter in NA); global forwarding stays on
-#  ipv6 accept_ra=0       never learn routes or addresses from a VM's router advertisement
-#  ipv6 autoconf=0        no SLAAC addresses on the host side
-#  ipv6 accept_redirects=0
-SYSCTLS = (
-    (4, 'forwarding', '1'),
-    (4, 'rp_filter', '1'),
-    (4, 'proxy_arp', '0'),
-    (4, 'send_redirects', '0'),
-    (4, 'accept_redirects', '0'),
-    (6, 'disable_ipv6', '0'),
-    (6, 'forwarding', '1'),
-    (6, 'accept_ra', '0'),
-    (6, 'autoconf', '0'),
-    (6, 'accept_redirects', '0'),
-)
-
-
-class PlanError(ValueError):
-    """Input or live state that forbids any change; the message names the field and the reason."""
-
-
-def _sorted_addrs(addrs):
-    return sorted(set(addrs), key=lambda a: (ipaddress.ip_network(a).version, ipaddress.ip_network(a)))
-
-
-def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=(), leaving_to=None):
-    return {
-        'vm': vm,
-        'interface': _names.interface_name(vm),
-        'peer': _names.peer_name(vm) if kind == 'veth' else None,
-        'kind': kind,
-        'ipv4': _sorted_addrs(ipv4),
-        'ipv6': _sorted_addrs(ipv6),
-        'gateway_ipv4': gw4,
-        'gateway_ipv6': gw6,
-        'gateway_mac': mac,
-        'leaving_to': leaving_to or None,
-    }
-
-
-def _leaving_to(value, field):
-    """Validate a ``leaving_to`` item: the underlay addresses of the node a VM migrates to."""
-    if value is None or value == {}:
-        return None
-    if not isinstance(value, dict) or set(value) - set(('ipv4', 'ipv6')):
-        raise PlanError('%s: must be a dict with ipv4 and/or ipv6 (the target node\'s underlay addresses)' % field)
-    out = {}
-    for key, version in (('ipv4', 4), ('ipv6', 6)):
-        if value.get(key) in (None, ''):
-            continue
-        try:
-            addr = ipaddress.ip_address(str(value[key]).strip())
-        except ValueError as e:
-            raise PlanError('%s.%s: %r is not an IP address (%s)' % (field, key, value[key], e))
-        if addr.version != version or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
-            raise PlanError('%s.%s: %r is not a unicast IPv%d address' % (field, key, value[key], version))
-        out[key] = str(addr)
-    return out or None
-
-
-def validate_vms(vms, default_state, kind, gw4, gw6, mac):
-    """Validate the ``vms`` option. Returns (present_specs, absent_names). Raises PlanError.
-
-    Nothing on the node is read or changed here.
-    """
-    present, absent, seen = [], [], {}
-    claims = {}
-    for i, item in enumerate(vms or []):
-        field = 'vms[%d]' % i
-        if not isinstance(item, dict):
-            raise PlanError('%s: must be a dict with name, ipv4, ipv6, state' % field)
-        name = item.get('name')
-        reason = _names.validate_vm_name(name)
-        if reason:
-            raise PlanError('%s.name: %r %s' % (field, name, reason))
-        if name in seen:
-            raise PlanError('%s.name: duplicate VM name %r (also vms[%d])' % (field, name, seen[name]))
-        seen[name] = i
-        state = item.get('state') or default_state
-        if state not in ('present', 'absent'):
-            raise PlanError('%s.state: %r must be present or absent' % (field, state))
-        v4, v6 = [], []
-        for fam, key, out in ((4, 'ipv4', v4), (6, 'ipv6', v6)):
-            values = item.get(key) or []
-            if isinstance(values, str):
-                values = [values]
-            for j, a in enumerate(values):
-                f = '%s.%s[%d]' % (field, key, j)
-                try:
-                    norm = _addresses.host_address(a, fam, f)
-                except _addresses.AddressError as e:
-                    raise PlanError(str(e))
-                if state == 'present':
-                    if norm in claims and claims[norm][0] != name:
-                        raise PlanError('%s: address %s is claimed by two VMs: %r (%s) and %r'
-                                        % (f, norm, claims[norm][0], claims[norm][1], name))
-                    claims[norm] = (name, f)
-                out.append(norm)
-        if state == 'present':
-            present.append(make_spec(name, kind, gw4, gw6, mac, v4, v6,
-                                     _leaving_to(item.get('leaving_to'), field + '.leaving_to')))
-        else:
-            absent.append(name)
-    collisions = _names.find_collisions([s['vm'] for s in present] + absent)
-    for ifname, names in sorted(collisions.items()):
-        raise PlanError('vms: VM names %s map to the same interface name %s (hash collision); rename one'
-                        % (', '.join(repr(n) for n in names), ifname))
-    return present, absent
+from ansible_collections.vmnet.ipfabric.plugins.module_utils._vm_spec import PlanError, make_spec
 
 
 def owner(link, known_ifaces):
@@ -234,6 +106,7 @@ class Plan(object):
         self.desired = {}          # vm -> spec: the node's full desired state after this run
         self.presence = {}         # vm -> present (as read before planning; the verification uses it too)
         self.rules = []            # ip argv tails run before the batch (the handover lookup rule)
+        self.recreated = set()     # interfaces deleted and made again (another kind): they start afresh
 
     @property
     def batch(self):
@@ -335,6 +208,7 @@ def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac, suspen
         link = live.get(spec['interface'])
         if link is not None and link.kind != spec['kind']:
             plan.delete_lines.append('link del dev %s' % link.name)
+            plan.recreated.add(link.name)
             link = None
         if presence is not None:
             vm_present = link is not None and presence.get(spec['vm'], False)
@@ -365,70 +239,3 @@ def compute(present, absent, live, known, reconcile, kind, gw4, gw6, mac, suspen
                                'before': None, 'after': None})
     plan.desired = desired
     return plan
-
-
-def sysctl_targets(spec):
-    return [(fam, spec['interface'], key, value) for fam, key, value in SYSCTLS]
-
-
-# ---- persistence -------------------------------------------------------------------------------
-
-def render_state(desired):
-    data = {'version': STATE_VERSION, 'vms': dict((vm, desired[vm]) for vm in sorted(desired))}
-    return json.dumps(data, indent=1, sort_keys=True) + '\n'
-
-
-def render_restore_batch(desired):
-    out = ['# Generated by vmnet.ipfabric.vm_interface; do not edit.',
-           '# Replayed at boot by vmnet-ipfabric-restore.service: ip -force -batch <this file>']
-    for vm in sorted(desired):
-        out.append('# vm %s' % vm)
-        out.extend(create_lines(desired[vm]))
-    return '\n'.join(out) + '\n'
-
-
-def render_restore_sysctl(desired):
-    """sysctl(8) -p file; keys use '/' separators so dots in interface names stay literal."""
-    out = ['# Generated by vmnet.ipfabric.vm_interface; do not edit.',
-           '# Applied at boot after restore.batch: sysctl -q -p <this file>']
-    for vm in sorted(desired):
-        for fam, ifname, key, value in sysctl_targets(desired[vm]):
-            out.append('net/%s/conf/%s/%s = %s' % ('ipv4' if fam == 4 else 'ipv6', ifname, key, value))
-    return '\n'.join(out) + '\n'
-
-
-def load_state(path):
-    """Read the state file: {vm: spec}. A missing file is an empty state."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (IOError, OSError):
-        return {}
-    vms = data.get('vms') if isinstance(data, dict) else None
-    if not isinstance(vms, dict):
-        raise ValueError('%s: not a vmnet.ipfabric state file' % path)
-    return vms
-
-
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def write_atomic(path, text, mode=0o644):
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -14,8 +14,12 @@ version_added: 0.1.0
 author:
   - vmnet.ipfabric developers (@vmnet)
 description:
-  - Applies the FRR config rendered by the node role (O(src), a file on the target) to the running FRR
-    without a restart, and saves it.
+  - Applies an FRR config (O(content), or O(src), a file on the target) to the running FRR without a
+    restart, and saves it. The node, route_reflector and core_gateway roles render their config and give
+    it as O(content) with O(dest), the file that keeps it (C(base.conf)).
+  - O(dest) is written only once FRR runs the config, so the file always matches what FRR accepted. A config
+    that FRR rejects (syntax, or a line refused while applying) changes neither the running FRR (rolled back)
+    nor O(dest); a re-run sees the rejected config as a change again.
   - Reads the running config with C(vtysh -c 'show running-config'), copies every C(network) statement that
     lies inside O(pools) (owned by M(vmnet.ipfabric.frr_network)) into a candidate, in the matching
     C(address-family) block of the C(router bgp) of O(src); so re-applying the base config never withdraws a
@@ -45,13 +49,26 @@ attributes:
   idempotent:
     support: full
 options:
+  content:
+    description:
+      - The config to apply. Indent block contents the way C(show running-config) does and close C(router bgp)
+        with C(exit). It may hold passwords; it is never printed (the diff and the returned lines mask them).
+      - Exactly one of O(content) and O(src).
+    type: str
   src:
     description:
-      - Path on the target of the rendered base config (for the node role
-        C(/etc/frr/vmnet-ipfabric/base.conf)). Indent block contents the way C(show running-config) does and
-        close C(router bgp) with C(exit).
+      - Path on the target of a config file to apply instead of O(content).
     type: path
-    required: true
+  dest:
+    description:
+      - With O(content), the file on the target that keeps the applied config (mode C(0640), owner C(root), group
+        O(dest_group)). Written atomically, and only after FRR accepted the config; unchanged when it already
+        holds O(content).
+    type: path
+  dest_group:
+    description: Group of O(dest) (FRR's daemons read it; C(root) when the group does not exist).
+    type: str
+    default: frr
   pools:
     description:
       - The pools (CIDRs). Running C(network) statements inside them are kept.
@@ -71,10 +88,17 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Apply the node's base BGP config, keeping VM announcements
+- name: Apply the node's base BGP config, keeping VM announcements; base.conf is written once FRR runs it
   vmnet.ipfabric.frr_config:
-    src: /etc/frr/vmnet-ipfabric/base.conf
+    content: "{{ lookup('ansible.builtin.template', 'base.conf.j2') }}"
+    dest: /etc/frr/vmnet-ipfabric/base.conf
     pools: [198.51.100.0/24, "2001:db8:100::/64"]
+  no_log: true      # the config holds the BGP password
+
+- name: Apply a config file that is already on the node
+  vmnet.ipfabric.frr_config:
+    src: /root/frr-candidate.conf
+    pools: [198.51.100.0/24]
 '''
 
 RETURN = r'''
@@ -101,8 +125,14 @@ frr_reload:
   returned: when found
   type: str
   sample: /usr/lib/frr/frr-reload.py
+dest_changed:
+  description: Whether O(dest) was (or, in check mode, would be) rewritten.
+  returned: always
+  type: bool
+  sample: false
 '''
 
+import grp
 import os
 import re
 import tempfile
@@ -139,13 +169,59 @@ def _write(path, text):
         f.write(text)
 
 
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (IOError, OSError):
+        return None
+
+
+def keep_file(path, text, group):
+    """Write ``text`` to ``path`` atomically: mode 0640, root, ``group`` (root when it does not exist)."""
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        gid = 0
+    d = os.path.dirname(path) or '.'
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o750)
+        os.chown(d, 0, gid)
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o640)
+        os.chown(tmp, 0, gid)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _keep(module, p, text, result):
+    try:
+        keep_file(p['dest'], text, p['dest_group'])
+    except (IOError, OSError) as e:
+        module.fail_json(msg='dest: FRR runs the config, but writing %s failed: %s' % (p['dest'], e), **result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            src=dict(type='path', required=True),
+            content=dict(type='str', no_log=True),
+            src=dict(type='path'),
+            dest=dict(type='path'),
+            dest_group=dict(type='str', default='frr'),
             pools=dict(type='list', elements='str', default=[]),
             frr_reload=dict(type='path'),
         ),
+        mutually_exclusive=[('content', 'src')],
+        required_one_of=[('content', 'src')],
+        required_by={'dest': 'content'},
         supports_check_mode=True,
     )
     _lock.run_exclusive(module, run, LOCK_NAME)
@@ -158,11 +234,16 @@ def run(module):
         pools = _addresses.pools(p['pools'])
     except _addresses.AddressError as e:
         module.fail_json(msg=str(e), **result)
-    try:
-        with open(p['src']) as f:
-            src_text = f.read()
-    except (IOError, OSError) as e:
-        module.fail_json(msg='src: cannot read %s: %s' % (p['src'], e), **result)
+    if p['content'] is not None:
+        src_text = p['content']
+    else:
+        try:
+            with open(p['src']) as f:
+                src_text = f.read()
+        except (IOError, OSError) as e:
+            module.fail_json(msg='src: cannot read %s: %s' % (p['src'], e), **result)
+    dest_differs = p['dest'] is not None and _read(p['dest']) != src_text
+    result['dest_changed'] = dest_differs
 
     reload_py = _frr.find_frr_reload(p['frr_reload'])
     if reload_py is None:
@@ -212,6 +293,9 @@ def run(module):
         result['lines_to_delete'] = _frr.mask(dels)
         result['lines_to_add'] = _frr.mask(adds)
         if not dels and not adds:
+            if dest_differs and not module.check_mode:
+                _keep(module, p, src_text, result)
+            result['changed'] = dest_differs
             module.exit_json(**result)
         result['changed'] = True
         if module._diff:
@@ -262,7 +346,7 @@ def run(module):
                 problem += '; %s' % e
             if back:
                 module.fail_json(msg='%s; rolled back to the previous running config' % problem, **result)
-            keep = p['src'] + '.running-before-failed-reload'
+            keep = (p['dest'] or p['src']) + '.running-before-failed-reload'
             try:
                 with open(saved) as f:
                     _write(keep, f.read())
@@ -275,6 +359,8 @@ def run(module):
             vtysh.write_memory()
         except _frr.FrrError as e:
             module.fail_json(msg=str(e), **result)
+        if dest_differs:
+            _keep(module, p, src_text, result)
     finally:
         for p_ in (path, saved):
             if os.path.exists(p_):

@@ -192,7 +192,7 @@ def networks_view(block, pools):
 
 
 def _line(n, rmap):
-    return 'network %s%s\n' % (n, ' route-map %s' % rmap if rmap else '')
+    return _frr.network_line(n, rmap) + '\n'
 
 
 def main():

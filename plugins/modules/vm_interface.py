@@ -295,6 +295,8 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
 
 LOCK_NAME = 'vmnet-ipfabric-vm_interface.lock'  # serializes runs on the node (see module_utils/_lock.py)
 
@@ -333,18 +335,16 @@ def gathered(live, known, suspended):
     return out
 
 
-def sysctl_changes(specs, live_after_names):
+def sysctl_changes(specs, existing):
+    """[(interface, path, value)] of the sysctls to write; an interface not in ``existing`` (new, or
+    made again) starts with the namespace's defaults (conf/default/KEY)."""
     changes = []
     for spec in specs:
-        for fam, ifname, key, value in _vm_plan.sysctl_targets(spec):
+        for fam, ifname, key, value in _vm_spec.sysctl_targets(spec):
             path = _iproute.sysctl_path(fam, ifname, key)
-            if ifname in live_after_names:
-                current = _iproute.read_sysctl(path)
-            else:
-                # a new interface starts with the namespace's defaults (conf/default/KEY)
-                current = _iproute.read_sysctl(_iproute.sysctl_path(fam, 'default', key))
+            current = _iproute.read_sysctl(path if ifname in existing else _iproute.sysctl_path(fam, 'default', key))
             if current != value:
-                changes.append((path, value))
+                changes.append((ifname, path, value))
     return changes
 
 
@@ -389,9 +389,9 @@ def run(module):
     p = module.params
     state_dir = p['state_dir']
     files = {
-        'state': os.path.join(state_dir, _vm_plan.STATE_FILE),
-        'batch': os.path.join(state_dir, _vm_plan.RESTORE_BATCH),
-        'sysctl': os.path.join(state_dir, _vm_plan.RESTORE_SYSCTL),
+        'state': os.path.join(state_dir, _vm_state.STATE_FILE),
+        'batch': os.path.join(state_dir, _vm_state.RESTORE_BATCH),
+        'sysctl': os.path.join(state_dir, _vm_state.RESTORE_SYSCTL),
         'changed': False,
     }
     result = dict(changed=False, interfaces=[], commands=[], sysctls=[], state_files=files)
@@ -404,14 +404,14 @@ def run(module):
         if p['state'] == 'gathered':
             present, absent = [], []
         else:
-            present, absent = _vm_plan.validate_vms(p['vms'], p['state'], p['kind'], gw4, gw6, mac)
-    except (_addresses.AddressError, _vm_plan.PlanError, _names.NameError_) as e:
+            present, absent = _vm_spec.validate_vms(p['vms'], p['state'], p['kind'], gw4, gw6, mac)
+    except (_addresses.AddressError, _vm_spec.PlanError, _names.NameError_) as e:
         module.fail_json(msg=str(e), **result)
     if p['reconcile'] and p['state'] != 'present':
         module.fail_json(msg='reconcile: requires state=present (got state=%s)' % p['state'], **result)
 
     try:
-        known = _vm_plan.load_state(files['state'])
+        known = _vm_state.load_state(files['state'])
     except ValueError as e:
         module.fail_json(msg='state_dir: %s' % e, **result)
 
@@ -430,30 +430,27 @@ def run(module):
     try:
         plan = _vm_plan.compute(present, absent, live, known, p['reconcile'], p['kind'], gw4, gw6, mac,
                                 suspended=suspended, handover=handover, handover_rules=rules)
-    except _vm_plan.PlanError as e:
+    except _vm_spec.PlanError as e:
         module.fail_json(msg=str(e), **result)
 
     batch = plan.batch
     after_names = set(live) | set(s['interface'] for s in present)
-    recreated = set(l.split()[-1] for l in plan.delete_lines)
-    sysctl_now = sysctl_changes([s for s in present if s['interface'] not in recreated], set(live))
-    sysctl_new = sysctl_changes([s for s in present if s['interface'] in recreated], set())
-    predicted_sysctls = sysctl_now + sysctl_new
+    predicted_sysctls = sysctl_changes(present, set(live) - plan.recreated)
     texts = {
-        'state': _vm_plan.render_state(plan.desired),
-        'batch': _vm_plan.render_restore_batch(plan.desired),
-        'sysctl': _vm_plan.render_restore_sysctl(plan.desired),
+        'state': _vm_state.render_state(plan.desired),
+        'batch': _vm_state.render_restore_batch(plan.desired),
+        'sysctl': _vm_state.render_restore_sysctl(plan.desired),
     }
-    files_changed = any(_vm_plan.read_text(files[k]) != texts[k] for k in texts)
+    files_changed = any(_vm_state.read_text(files[k]) != texts[k] for k in texts)
     files['changed'] = files_changed
 
-    sysctl_ifaces = set(path.split('/')[6] for path, v in predicted_sysctls)
+    sysctl_ifaces = set(ifname for ifname, dummy, dummy in predicted_sysctls)
     for item in plan.items:
         if item['state'] == 'present' and item['interface'] in sysctl_ifaces:
             item['changed'] = True
 
     result['commands'] = ['ip ' + ' '.join(args) for args in plan.rules] + batch
-    result['sysctls'] = ['%s=%s' % pv for pv in predicted_sysctls]
+    result['sysctls'] = ['%s=%s' % (path, value) for dummy, path, value in predicted_sysctls]
     result['interfaces'] = [_public(i) for i in plan.items]
     result['changed'] = bool(plan.rules or batch or predicted_sysctls or files_changed)
     if module._diff:
@@ -476,7 +473,7 @@ def run(module):
         module.fail_json(msg='%s (the node may be partly changed; the state files were not updated)' % e, **result)
     applied = []
     try:
-        for path, value in sysctl_changes(present, after_names):
+        for dummy, path, value in sysctl_changes(present, after_names):
             _iproute.write_sysctl(path, value)
             applied.append('%s=%s' % (path, value))
     except (IOError, OSError) as e:
@@ -488,7 +485,7 @@ def run(module):
         handover2, rules2 = ip.read_handover(_presence.HANDOVER_TABLE, _presence.HANDOVER_RULE_PRIORITY)
         check = _vm_plan.compute(present, absent, live2, plan.desired, p['reconcile'], p['kind'], gw4, gw6, mac,
                                  handover=handover2, handover_rules=rules2, presence=plan.presence)
-    except (_iproute.IprouteError, _vm_plan.PlanError) as e:
+    except (_iproute.IprouteError, _vm_spec.PlanError) as e:
         module.fail_json(msg='verification after apply failed: %s' % e, **result)
     if check.batch:
         module.fail_json(msg='verification after apply failed: still to do: %s' % '; '.join(check.batch[:20]), **result)
@@ -499,9 +496,9 @@ def run(module):
             if not os.path.isdir(state_dir):
                 os.makedirs(state_dir, 0o755)
             # restore files first, the state file last: it is the record of what was done
-            _vm_plan.write_atomic(files['batch'], texts['batch'])
-            _vm_plan.write_atomic(files['sysctl'], texts['sysctl'])
-            _vm_plan.write_atomic(files['state'], texts['state'], 0o644)
+            _vm_state.write_atomic(files['batch'], texts['batch'])
+            _vm_state.write_atomic(files['sysctl'], texts['sysctl'])
+            _vm_state.write_atomic(files['state'], texts['state'], 0o644)
         except (IOError, OSError) as e:
             module.fail_json(msg='writing the state files in %s failed: %s' % (state_dir, e), **result)
 

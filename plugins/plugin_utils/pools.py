@@ -333,6 +333,22 @@ def cover_cidrs(pools, family: int) -> list[netaddr.IPNetwork]:
     return list(cover(pools, family).iter_cidrs())
 
 
+def policy(pools, family: int) -> tuple[list[netaddr.IPNetwork], list[netaddr.IPNetwork]]:
+    """(permit, deny): the routing policy's view of the cover, the way the inventory writes it.
+
+    ``permit`` is the smallest list of CIDRs of the written entries, ``deny`` that of the exclusions that
+    fall inside them; a policy that checks ``deny`` first and then ``permit`` accepts exactly the cover.
+    A /24 with two excluded addresses is one permit and two denies, not fourteen permits.
+    """
+    _need_netaddr()
+    written, excluded = netaddr.IPSet(), netaddr.IPSet()
+    for pool in pools:
+        written |= _ipset(family, pool.spans.get(family, []))
+        excluded |= _ipset(family, pool.excludes.get(family, []))
+    excluded &= written
+    return list(written.iter_cidrs()), list(excluded.iter_cidrs())
+
+
 class PrefixCover:
     """Which prefixes are inside the pools, for both families: the fabric check's view of the pools."""
 

@@ -24,6 +24,7 @@ def test_every_filter_registered():
     names = set(f.FilterModule().filters())
     assert names == {
         "ipfabric_pool_cidrs", "ipfabric_frr_prefix_list", "ipfabric_junos_route_filters", "ipfabric_max_prefix",
+        "ipfabric_frr_bfd_profile", "ipfabric_frr_peer_group",
         "ipfabric_peer_addresses", "ipfabric_underlay_network", "ipfabric_interface_name", "ipfabric_peer_name",
         "ipfabric_bgp_community", "ipfabric_sysctl_drift", "ipfabric_firewalld_rich_rule",
     }
@@ -84,19 +85,49 @@ def test_bad_family_and_shapes():
 
 
 def test_frr_prefix_list():
+    """The exclusions inside the written entries are denied first, then the entries permitted as written."""
     assert f.frr_prefix_list(POOLS, "IPV4_PLIST") == [
-        "ip prefix-list IPV4_PLIST seq 5 permit 192.0.2.7/32",
-        "ip prefix-list IPV4_PLIST seq 10 permit 198.51.100.0/32"] + [
-        "ip prefix-list IPV4_PLIST seq %d permit %s ge 32 le 32" % (15 + 5 * i, c) for i, c in enumerate(PUBLIC_V4[1:])
-    ] + [
-        "ip prefix-list IPV4_PLIST seq 50 permit 203.0.113.5/32",
-        "ip prefix-list IPV4_PLIST seq 55 permit 203.0.113.6/31 ge 32 le 32",
-        "ip prefix-list IPV4_PLIST seq 60 permit 203.0.113.8/31 ge 32 le 32",
+        "ip prefix-list IPV4_PLIST seq 5 deny 198.51.100.1/32",
+        "ip prefix-list IPV4_PLIST seq 10 permit 192.0.2.7/32",
+        "ip prefix-list IPV4_PLIST seq 15 permit 198.51.100.0/24 ge 32 le 32",
+        "ip prefix-list IPV4_PLIST seq 20 permit 203.0.113.5/32",
+        "ip prefix-list IPV4_PLIST seq 25 permit 203.0.113.6/31 ge 32 le 32",
+        "ip prefix-list IPV4_PLIST seq 30 permit 203.0.113.8/31 ge 32 le 32",
     ]
     assert f.frr_prefix_list(POOLS, "IPV6_PLIST", "ipv6") == [
         "ipv6 prefix-list IPV6_PLIST seq 5 permit 2001:db8:100::/64 ge 128 le 128"]
     assert f.frr_prefix_list([{"name": "p", "ipv4": ["198.51.100.0/24"]}], "P") == [
         "ip prefix-list P seq 5 permit 198.51.100.0/24 ge 32 le 32"]
+    lab = [{"name": "public", "ipv4": ["198.51.100.0/24"], "exclude": ["198.51.100.0", "198.51.100.255"]}]
+    assert f.frr_prefix_list(lab, "P") == ["ip prefix-list P seq 5 deny 198.51.100.0/32",
+                                           "ip prefix-list P seq 10 deny 198.51.100.255/32",
+                                           "ip prefix-list P seq 15 permit 198.51.100.0/24 ge 32 le 32"]
+
+
+def _first_match(lines, address):
+    """What an FRR prefix-list of such lines does with the host route ``address`` (first match wins)."""
+    addr = ipaddress.ip_address(address)
+    for line in lines:
+        words = line.split()
+        action, net = words[5], ipaddress.ip_network(words[6])
+        exact = "ge" not in words
+        if addr in net and (not exact or net.prefixlen == net.max_prefixlen):
+            return action
+    return "deny"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 255), max_size=6), st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), max_size=2))
+def test_frr_prefix_list_accepts_exactly_the_cover(excluded, ranges):
+    """Address by address, the rendered prefix-list (deny lines first) accepts exactly the pools' cover."""
+    exclude = ["198.51.100.%d" % i for i in excluded] + ["198.51.100.%d-198.51.100.%d" % (min(a, b), max(a, b))
+                                                         for a, b in ranges]
+    pools = [{"name": "p", "ipv4": ["198.51.100.0/24"], "exclude": exclude}]
+    lines = f.frr_prefix_list(pools, "P")
+    cover = {str(a) for net in f.pool_cidrs(pools, "ipv4") for a in ipaddress.ip_network(net)}
+    for i in range(256):
+        a = "198.51.100.%d" % i
+        assert (_first_match(lines, a) == "permit") == (a in cover), (a, lines)
 
 
 def test_frr_prefix_list_empty_denies():
@@ -104,10 +135,11 @@ def test_frr_prefix_list_empty_denies():
 
 
 def test_junos_route_filters():
-    assert f.junos_route_filters(POOLS[:1]) == ["%s orlonger" % c for c in PUBLIC_V4]
+    """Exclusions first, each with its own reject action, then the entries as written."""
+    assert f.junos_route_filters(POOLS[:1]) == ["198.51.100.1/32 exact reject", "198.51.100.0/24 orlonger"]
     assert f.junos_route_filters(POOLS[:1], "ipv6") == ["2001:db8:100::/64 orlonger"]
     assert f.junos_route_filters(POOLS, "ipv4", "exact-host")[:3] == [
-        "192.0.2.7/32 exact", "198.51.100.0/32 exact", "198.51.100.2/31 prefix-length-range /32-/32"]
+        "198.51.100.1/32 exact reject", "192.0.2.7/32 exact", "198.51.100.0/24 prefix-length-range /32-/32"]
     with pytest.raises(AnsibleFilterError):
         f.junos_route_filters(POOLS, "ipv4", "through")
 
@@ -221,3 +253,31 @@ def test_firewalld_rich_rule():
         'rule family="ipv6" source address="fd0c:172:16::2" port port="3784" protocol="udp"')
     with pytest.raises(AnsibleFilterError):
         f.firewalld_rich_rule(["172.16.0.2", {"proto": "icmp", "port": 1}])
+
+
+def test_frr_bfd_profile():
+    assert f.frr_bfd_profile({}) == []
+    assert f.frr_bfd_profile({"transmit_interval": 300, "detect_multiplier": 3}, "p1") == [
+        "bfd", " profile p1", "  detect-multiplier 3", "  transmit-interval 300", " exit", " !", "exit"]
+    with pytest.raises(AnsibleFilterError) as e:
+        f.frr_bfd_profile({"echo_interval": 50})
+    assert "echo_interval" in str(e.value)
+    with pytest.raises(AnsibleFilterError):
+        f.frr_bfd_profile("fast")
+
+
+def test_frr_peer_group():
+    group = {"name": "RR", "asn": 65000, "source": "172.16.0.11", "peers": ["172.16.0.2", "172.16.0.3"],
+             "password": "s3cret", "bfd": True, "bfd_profile": "vmnet-ipfabric"}
+    assert f.frr_peer_group(group) == [
+        " neighbor RR peer-group", " neighbor RR remote-as 65000", " neighbor RR update-source 172.16.0.11",
+        " neighbor RR password s3cret", " neighbor RR bfd", " neighbor RR bfd profile vmnet-ipfabric",
+        " neighbor 172.16.0.2 peer-group RR", " neighbor 172.16.0.3 peer-group RR"]
+    listen = f.frr_peer_group({"name": "fabric", "asn": 65000, "listen_range": "172.16.0.0/24",
+                               "extended_nexthop": True, "peers": ["172.16.0.11"]})
+    assert listen[-1] == " bgp listen range 172.16.0.0/24 peer-group fabric"
+    assert " neighbor fabric capability extended-nexthop" in listen and " neighbor 172.16.0.11 peer-group fabric" not in listen
+    with pytest.raises(AnsibleFilterError):
+        f.frr_peer_group({"name": "RR"})
+    with pytest.raises(AnsibleFilterError):
+        f.frr_peer_group({"name": "RR", "asn": 1, "holdtime": 3})

@@ -15,6 +15,8 @@ import pytest
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
 
 FIX = os.path.join(os.path.dirname(__file__), 'fixtures')
 GW = ('10.0.0.1', 'fe80::1', '02:00:0a:00:00:01')
@@ -39,7 +41,7 @@ def known():
 
 def vms(*items, **kw):
     kind = kw.get('kind', 'tap')
-    return _vm_plan.validate_vms(list(items), kw.get('state', 'present'), kind, *GW)
+    return _vm_spec.validate_vms(list(items), kw.get('state', 'present'), kind, *GW)
 
 
 VM1 = {'name': 'vm1', 'ipv4': ['198.51.100.10'], 'ipv6': ['2001:db8:100::10']}
@@ -170,7 +172,7 @@ def test_kind_change_recreates(live, known):
 
 def test_address_still_routed_to_other_vm_is_error(live, known):
     present, absent = vms({'name': 'vm9', 'ipv4': ['198.51.100.12']})
-    with pytest.raises(_vm_plan.PlanError) as e:
+    with pytest.raises(_vm_spec.PlanError) as e:
         _vm_plan.compute(present, absent, live, known, False, 'tap', *GW)
     assert "198.51.100.12/32" in str(e.value) and "'vm2'" in str(e.value)
     # allowed when vm2 is removed in the same call
@@ -183,7 +185,7 @@ def test_address_still_routed_to_other_vm_is_error(live, known):
 def test_foreign_interface_is_error(live, known):
     live['vmx_net0'] = _iproute.Link('vmx_net0', kind='veth', alias=None)
     present, absent = vms({'name': 'vmx'})
-    with pytest.raises(_vm_plan.PlanError) as e:
+    with pytest.raises(_vm_spec.PlanError) as e:
         _vm_plan.compute(present, absent, live, known, False, 'tap', *GW)
     assert 'not made by vmnet.ipfabric' in str(e.value)
 
@@ -192,7 +194,7 @@ def test_alias_collision_is_error(live, known, monkeypatch):
     # another long VM whose short name equals the live one's
     monkeypatch.setattr(_names, 'name_hash', lambda n: 'djjv35')
     present, absent = vms({'name': 'a-vXXXXXXXXXXXXXXX'})
-    with pytest.raises(_vm_plan.PlanError) as e:
+    with pytest.raises(_vm_spec.PlanError) as e:
         _vm_plan.compute(present, absent, live, known, False, 'tap', *GW)
     assert 'collision' in str(e.value) and LONG in str(e.value)
 
@@ -212,35 +214,35 @@ def test_alias_collision_is_error(live, known, monkeypatch):
     ([{'name': 'vm1', 'leaving_to': {'host': '172.16.0.12'}}], 'vms[0].leaving_to'),
 ])
 def test_validation_errors(items, needle):
-    with pytest.raises(_vm_plan.PlanError) as e:
-        _vm_plan.validate_vms(items, 'present', 'tap', *GW)
+    with pytest.raises(_vm_spec.PlanError) as e:
+        _vm_spec.validate_vms(items, 'present', 'tap', *GW)
     assert needle in str(e.value)
 
 
 def test_hash_collision_in_input(monkeypatch):
     monkeypatch.setattr(_names, 'name_hash', lambda n: 'aaaaaa')
-    with pytest.raises(_vm_plan.PlanError) as e:
-        _vm_plan.validate_vms([{'name': 'longname-one'}, {'name': 'longname-two'}], 'present', 'tap', *GW)
+    with pytest.raises(_vm_spec.PlanError) as e:
+        _vm_spec.validate_vms([{'name': 'longname-one'}, {'name': 'longname-two'}], 'present', 'tap', *GW)
     assert 'lon~aaaaaa_net0' in str(e.value)
 
 
 def test_restore_files(known):
-    batch = _vm_plan.render_restore_batch(known)
+    batch = _vm_state.render_restore_batch(known)
     lines = [l for l in batch.splitlines() if l and not l.startswith('#')]
     assert lines.count('tuntap add dev vm1_net0 mode tap') == 1
     assert 'link add vm2_net0 type veth peer name vm2_vm0' in lines
     # routes are the presence agent's once each VM is there again (the restore runs before the VMs start)
     assert not [l for l in lines if l.startswith('route')]
-    sysctl = _vm_plan.render_restore_sysctl(known)
+    sysctl = _vm_state.render_restore_sysctl(known)
     assert 'net/ipv6/conf/vm1_net0/accept_ra = 0' in sysctl.splitlines()
     assert 'net/ipv4/conf/a-v~djjv35_net0/rp_filter = 1' in sysctl.splitlines()
-    assert json.loads(_vm_plan.render_state(known))['vms'] == known
+    assert json.loads(_vm_state.render_state(known))['vms'] == known
 
 
 def test_write_atomic(tmp_path):
     p = str(tmp_path / 'f.json')
-    _vm_plan.write_atomic(p, 'one\n')
-    _vm_plan.write_atomic(p, 'two\n')
+    _vm_state.write_atomic(p, 'one\n')
+    _vm_state.write_atomic(p, 'two\n')
     assert open(p).read() == 'two\n'
     assert os.listdir(str(tmp_path)) == ['f.json']
 
@@ -253,7 +255,7 @@ def test_load_json_rejects_non_json():
 
 
 def test_gateway_change_replaces_addresses(live, known):
-    present, absent = _vm_plan.validate_vms([VML], 'present', 'tap', '10.0.0.2', 'fe80::2', GW[2])
+    present, absent = _vm_spec.validate_vms([VML], 'present', 'tap', '10.0.0.2', 'fe80::2', GW[2])
     plan = _vm_plan.compute(present, absent, live, known, False, 'tap', '10.0.0.2', 'fe80::2', GW[2])
     assert plan.lines == [
         'addr del 10.0.0.1/32 dev a-v~djjv35_net0',

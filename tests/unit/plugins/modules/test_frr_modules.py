@@ -256,3 +256,55 @@ def test_frr_config_failed_rollback_is_reported_and_kept(monkeypatch, capsys, tm
     kept = src + '.running-before-failed-reload'
     assert kept in res['msg'] and os.path.exists(kept)
     assert oct(os.stat(kept).st_mode & 0o777) == oct(0o600)
+
+
+def test_frr_config_content_writes_dest_only_once_frr_runs_it(monkeypatch, capsys, tmp_path):
+    """content + dest: base.conf is written after the reload succeeded, and a second run is a no-op."""
+    dummy, reload_py = _src(tmp_path)
+    dest = str(tmp_path / 'frr' / 'base.conf')
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT)
+    args = dict(content=SRC, dest=dest, dest_group='no-such-group-here', pools=POOLS, frr_reload=reload_py)
+    res, calls = run_module(frr_config.main, dict(args, _ansible_check_mode=True), frr, monkeypatch, capsys)
+    assert res['changed'] and res['dest_changed'] and not os.path.exists(dest)      # check mode: nothing written
+    res, calls = run_module(frr_config.main, args, frr, monkeypatch, capsys)
+    assert res['changed'] and frr.reloaded and open(dest).read() == SRC
+    assert oct(os.stat(dest).st_mode & 0o777) == oct(0o640)
+    assert 't0psecret' not in capsys.readouterr().out
+    res2, dummy = run_module(frr_config.main, args, frr, monkeypatch, capsys)
+    assert res2['changed'] is False and res2['dest_changed'] is False
+
+
+def test_frr_config_content_rejected_leaves_dest_as_it_was(monkeypatch, capsys, tmp_path):
+    """The put-back on rejection is the module's: a config FRR refuses never reaches dest."""
+    dummy, reload_py = _src(tmp_path)
+    dest = tmp_path / 'base.conf.kept'
+    dest.write_text('! the config FRR accepted last time\n')
+    frr = FakeFailingReload(fixture('frr84_running.txt'), TEST_OUT)
+    res, calls = run_module(frr_config.main, dict(content=SRC, dest=str(dest), pools=POOLS, frr_reload=reload_py),
+                            frr, monkeypatch, capsys)
+    assert res['failed'] and 'rolled back' in res['msg']
+    assert dest.read_text() == '! the config FRR accepted last time\n'
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT, syntax_ok=False)
+    res, calls = run_module(frr_config.main, dict(content=SRC, dest=str(dest), pools=POOLS, frr_reload=reload_py),
+                            frr, monkeypatch, capsys)
+    assert res['failed'] and dest.read_text() == '! the config FRR accepted last time\n'
+
+
+def test_frr_config_dest_is_rewritten_when_frr_already_runs_the_config(monkeypatch, capsys, tmp_path):
+    dummy, reload_py = _src(tmp_path)
+    dest = tmp_path / 'base.conf'
+    dest.write_text('! stale\n')
+    frr = FakeReload(fixture('frr84_running.txt'), TEST_OUT)
+    frr.reloaded = True            # --test reports nothing to do
+    res, calls = run_module(frr_config.main, dict(content=SRC, dest=str(dest), pools=POOLS, frr_reload=reload_py),
+                            frr, monkeypatch, capsys)
+    assert res['changed'] and res['dest_changed'] and dest.read_text() == SRC
+    assert not any('--reload' in c[0] for c in calls)
+
+
+def test_frr_config_needs_exactly_one_source(monkeypatch, capsys, tmp_path):
+    src, reload_py = _src(tmp_path)
+    res, calls = run_module(frr_config.main, dict(content=SRC, src=src, pools=POOLS), FakeFrr(''), monkeypatch, capsys)
+    assert res['failed'] and 'mutually exclusive' in res['msg'] and calls == []
+    res, calls = run_module(frr_config.main, dict(dest=src, pools=POOLS), FakeFrr(''), monkeypatch, capsys)
+    assert res['failed'] and calls == []
