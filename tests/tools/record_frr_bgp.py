@@ -238,7 +238,7 @@ def main(argv):
             record("%s_ipv6_unicast" % host, host, "show bgp ipv6 unicast json")
         record("core1_ipv4_route_bgp", "core1", "show ip route bgp json")
         record("core1_ipv6_route_bgp", "core1", "show ipv6 route bgp json")
-        for host in ("rr1", "core1", "node1"):
+        for host in HOSTS:
             record("%s_prefix_web1_ipv4" % host, host, "show bgp ipv4 unicast 198.51.100.10/32 json")
             record("%s_prefix_web1_ipv6" % host, host, "show bgp ipv6 unicast 2001:db8:100::a/128 json")
         record("core1_route_web1_ipv4", "core1", "show ip route 198.51.100.10/32 json")
