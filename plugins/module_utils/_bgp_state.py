@@ -510,9 +510,9 @@ def evaluate(req, state, me):
             if route is None:
                 seen.append('%s: no BGP route installed' % prefix)
             else:
-                seen.append('%s: BGP route via %s%s' % (prefix, ', '.join(_name(state, n) for n in route['nexthops'])
-                                                       or 'no next hop', '' if route['installed'] else
-                                                       ' (selected, not in the kernel)'))
+                via = ', '.join(_name(state, n) for n in route['nexthops']) or 'no next hop'
+                seen.append('%s: BGP route via %s%s' % (prefix, via, '' if route['installed']
+                                                        else ' (selected, not in the kernel)'))
             if route and route['installed'] and (not req.nexthops or set(route['nexthops']) & set(req.nexthops)):
                 continue
             met = False
@@ -535,10 +535,10 @@ def condition_text(req):
     if req.wait == 'best_path':
         return 'the best path of %s to come %s' % (', '.join(req.prefixes), _wanted_text(req))
     if req.wait == 'installed':
-        return 'BGP routes for %s to be installed%s' % (', '.join(req.prefixes), ' via ' + ', '.join(req.nexthops)
-                                                         if req.nexthops else '')
-    return '%s to be absent from the BGP table%s' % (', '.join(req.prefixes), ' (paths ' + _wanted_text(req) + ')'
-                                                     if req.peers or req.nexthops else '')
+        via = ' via ' + ', '.join(req.nexthops) if req.nexthops else ''
+        return 'BGP routes for %s to be installed%s' % (', '.join(req.prefixes), via)
+    which = ' (paths %s)' % _wanted_text(req) if req.peers or req.nexthops else ''
+    return '%s to be absent from the BGP table%s' % (', '.join(req.prefixes), which)
 
 
 class WaitTimeout(Exception):

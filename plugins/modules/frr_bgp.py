@@ -14,15 +14,14 @@ version_added: 0.2.0
 author:
   - vmnet.ipfabric developers (@vmnet)
 description:
-  - Reads the BGP state of the host's FRR (default VRF, IPv4 and IPv6 unicast) and returns it normalized:
-    the sessions, optionally the BGP table (RIB) and the BGP routes zebra installed. The one reader of BGP
-    state in this collection; C(playbooks/verify.yml), C(playbooks/node_add.yml) and the molecule scenarios
-    use it.
-  - Everything is read with one C(vtysh -c CMD -c CMD ...) run (an argument list, never a shell):
-    C(show bgp summary json) always; with O(rib) C(show bgp ipv4 unicast json) and C(show bgp ipv6 unicast
-    json), or with O(prefixes) C(show bgp ipvX unicast PREFIX json) per prefix (up to 64 per family, more
-    read the whole table); with O(routes) C(show ip route bgp json) and C(show ipv6 route bgp json), or
-    C(show ip route PREFIX json) per prefix.
+  - "Reads the BGP state of the host's FRR (default VRF, IPv4 and IPv6 unicast) and returns it normalized: the
+    sessions, optionally the BGP table (RIB) and the BGP routes zebra installed. The one reader of BGP state in
+    this collection; C(playbooks/verify.yml), C(playbooks/node_add.yml) and the molecule scenarios use it."
+  - "Everything is read with one C(vtysh -c CMD -c CMD ...) run (an argument list, never a shell): C(show bgp
+    summary json) always; with O(rib) C(show bgp ipv4 unicast json) and C(show bgp ipv6 unicast json), or with
+    O(prefixes) C(show bgp ipvX unicast PREFIX json) per prefix (up to 64 per family, more read the whole table);
+    with O(routes) C(show ip route bgp json) and C(show ipv6 route bgp json), or C(show ip route PREFIX json) per
+    prefix."
   - With O(wait), reads every O(interval) seconds until the condition holds, for at most O(timeout)
     seconds. When it gives up it fails with a message that says what it waited for, what it saw last (per
     peer, per prefix) and the likely cause, and returns the state of the last read.
@@ -46,7 +45,7 @@ attributes:
 options:
   state:
     description:
-      - V(gathered) is the only state: the module reads and never changes FRR.
+      - "V(gathered) is the only state: the module reads and never changes FRR."
     type: str
     choices: [gathered]
     default: gathered
@@ -79,10 +78,10 @@ options:
     default: []
   peers:
     description:
-      - Peer addresses. O(wait=established) waits for a session to each, in the family of its address
-        (an IPv4 peer in IPv4 unicast, an IPv6 peer in IPv6 unicast). O(wait=best_path) wants the best path
-        received from one of them (on a route reflector: the node's underlay addresses).
-        O(wait=absent) with peers waits only until no path from them is left.
+      - "Peer addresses. O(wait=established) waits for a session to each, in the family of its address (an IPv4
+        peer in IPv4 unicast, an IPv6 peer in IPv6 unicast). O(wait=best_path) wants the best path received from
+        one of them (on a route reflector: the node's underlay addresses). O(wait=absent) with peers waits only
+        until no path from them is left."
     type: list
     elements: str
     default: []
@@ -102,8 +101,8 @@ options:
         via one of O(nexthops)).
       - V(installed) for every prefix of O(prefixes), a BGP route is installed in the kernel (via one of
         O(nexthops), if given).
-      - V(absent) no prefix of O(prefixes) has a path in the BGP table (with O(peers) or O(nexthops): no path
-        from or via them).
+      - "V(absent) no prefix of O(prefixes) has a path in the BGP table (with O(peers) or O(nexthops): no path
+        from or via them)."
     type: str
     choices: [established, best_path, installed, absent]
   timeout:
@@ -221,8 +220,8 @@ rib:
     ipv6: {}
 routes:
   description:
-    - Per family in O(afi), the BGP routes zebra selected (only O(prefixes), if given), prefix to
-      C({nexthops, installed}): next hops that are not link-local, and whether the route is in the kernel.
+    - "Per family in O(afi), the BGP routes zebra selected (only O(prefixes), if given), prefix to C({nexthops,
+      installed}): next hops that are not link-local, and whether the route is in the kernel."
   returned: with O(routes) or O(wait=installed), when FRR could be read
   type: dict
   sample: {ipv4: {198.51.100.10/32: {nexthops: [172.16.0.11], installed: true}}, ipv6: {}}

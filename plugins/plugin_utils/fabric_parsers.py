@@ -7,12 +7,15 @@ and verify.yml hands its normalized result over.
 """
 from __future__ import annotations
 
-from ansible_collections.vmnet.ipfabric.plugins.module_utils._bgp_state import (  # noqa: F401  (re-exported)
+from ansible_collections.vmnet.ipfabric.plugins.module_utils._bgp_state import (
     AFIS,
     afi_of,
     canonical_address,
     host_prefix,
 )
+
+# the address helpers are the BGP reader's own, re-exported for the model and the checks
+__all__ = ["AFIS", "afi_of", "canonical_address", "host_prefix", "parse_kernel_routes"]
 
 
 def parse_kernel_routes(data):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Record what FRR 8.4 prints about BGP state, for the unit tests of module_utils/_bgp_state.py.
 
@@ -205,8 +204,8 @@ def established(fab, host, want):
 
 
 def main(argv):
-    outdir = argv[1] if len(argv) > 1 else os.path.join(REPO, "tests", "unit", "plugins", "module_utils",
-                                                         "fixtures", "frr84_bgp")
+    outdir = argv[1] if len(argv) > 1 else os.path.join(
+        REPO, "tests", "unit", "plugins", "module_utils", "fixtures", "frr84_bgp")
     rootfs = _render.lab_rootfs()
     os.makedirs(outdir, exist_ok=True)
     fab = Fabric(rootfs)
@@ -227,8 +226,8 @@ def main(argv):
         rr1_all = {("ipv4Unicast", "172.16.0.%d" % n) for n in (1, 11, 12)} | {
             ("ipv6Unicast", "fd0c:172:16::%d" % n) for n in (1, 11, 12)}
         wait_for("rr1's sessions", lambda: established(fab, "rr1", rr1_all))
-        wait_for("rr2's sessions", lambda: established(fab, "rr2", {("ipv4Unicast", "172.16.0.%d" % n)
-                                                                  for n in (1, 11, 12)}))
+        rr2_all = {("ipv4Unicast", "172.16.0.%d" % n) for n in (1, 11, 12)}
+        wait_for("rr2's sessions", lambda: established(fab, "rr2", rr2_all))
         wait_for("core1's routes", lambda: "2001:db8:100::b/128" in fab.vtysh("core1", "show ipv6 route bgp json")[
             "stdout"] and "198.51.100.11/32" in fab.vtysh("core1", "show ip route bgp json")["stdout"])
         time.sleep(3)   # the last updates (both paths of web1 everywhere)

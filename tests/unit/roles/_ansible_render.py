@@ -52,7 +52,8 @@ def render(request, repo_root):
     loader = DataLoader()
     loader.set_basedir(os.path.join(repo_root, "playbooks"))
     inventory = InventoryManager(loader=loader, sources=None, parse=False)
-    data = inventory._inventory  # pylint: disable=protected-access  (no public way to add hosts without a source)
+    # InventoryManager has no public way to add hosts and variables without an inventory source
+    data = inventory._inventory  # pylint: disable=protected-access
     for group, hosts in inv["groups"].items():
         data.add_group(group)
         for h in hosts:
@@ -90,9 +91,10 @@ def main(argv):
     init_plugin_loader([argv[1]])
     repo_root = os.path.join(argv[1], "ansible_collections", "vmnet", "ipfabric")
     for line in sys.stdin:
+        # whatever goes wrong goes back to the test as Ansible's message
         try:
             answer = {"ok": True, "text": render(json.loads(line), repo_root)}
-        except Exception as exc:  # pylint: disable=broad-except  (every failure goes back to the test)
+        except Exception as exc:  # pylint: disable=broad-except
             answer = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
         answers.write(json.dumps(answer) + "\n")
         answers.flush()

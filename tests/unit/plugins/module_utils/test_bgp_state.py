@@ -197,7 +197,7 @@ def test_read_everything_of_the_core():
     assert fake.calls == [['vtysh', '-c', 'show bgp summary json', '-c', 'show bgp ipv4 unicast json',
                            '-c', 'show bgp ipv6 unicast json', '-c', 'show ip route bgp json',
                            '-c', 'show ipv6 route bgp json']]
-    assert res['commands'] == [c for c in fake.calls[0][2::2]] and 'wait' not in res
+    assert res['commands'] == fake.calls[0][2::2] and 'wait' not in res
     assert {(s['peer'], s['state']) for s in res['sessions'] if s['afi'] == 'ipv6'} == {
         ('fd0c:172:16::2', 'Established'), ('fd0c:172:16::3', 'Active')}
     assert sorted(res['rib']['ipv4']) == ['198.51.100.10/32', '198.51.100.11/32']
@@ -225,8 +225,8 @@ def test_wait_established_until_the_sessions_come_up():
             peer['state'] = 'Connect'
     fake = FakeVtysh('node1', script=[{'show bgp summary json': json.dumps(down)}] * 2 + [{}])
     clock = Clock()
-    res, fake = gather('node1', clock=clock, vtysh=fake, wait='established', peers=['172.16.0.2', '172.16.0.3',
-                                                                                   'fd0c:172:16::2'], interval=2)
+    res, fake = gather('node1', clock=clock, vtysh=fake, wait='established',
+                       peers=['172.16.0.2', '172.16.0.3', 'fd0c:172:16::2'], interval=2)
     assert res['wait'] == {'condition': 'established', 'met': True, 'seconds': 4.0, 'reads': 3, 'seen': [
         '172.16.0.2 (rr1) (ipv4): Established', '172.16.0.3 (rr2) (ipv4): Established',
         'fd0c:172:16::2 (rr1) (ipv6): Established']}
