@@ -243,6 +243,12 @@ def test_frr_network(fabric):
            {'name': 'vm2', 'ipv4': ['198.51.100.11']}]
     res = n1.module('vm_interface', dict(vms=vms, kind='veth'))
     assert res['changed'] and not res.get('failed'), res.get('msg')
+    # the VMs attach (the veth peers up: carrier, as a started LXD container does) and one pass of the
+    # node's presence agent gives them their routes (docs/architecture.md, "VM presence")
+    for itf in res['interfaces']:
+        n1.run('ip', 'link', 'set', itf['peer'], 'up')
+    n1.run('env', 'PYTHONPATH=/opt/vmnet-test/lib', 'python3', '-m',
+           'ansible_collections.vmnet.ipfabric.plugins.module_utils._presence_agent', '--once', '--hypervisor', 'none')
 
     args = dict(pools=POOLS, prefixes=['198.51.100.10', '2001:db8:100::10', '198.51.100.11/32'])
     running0 = n1.running()
