@@ -57,8 +57,9 @@ options:
     description:
       - One entry per host that could be read, as C(verify.yml) builds it. Keys C(host), C(role)
         (V(node), V(route_reflector), V(core_gateway)), C(addresses) (underlay addresses), C(flavour), C(note),
-        C(vtysh) (the result of one C(vtysh -c CMD -c CMD ...) command, or a dict command to output),
-        and for nodes C(interfaces), C(desired) (the parsed C(vm_interfaces.json)), C(networks), C(routes)
+        C(bgp) (the result of M(vmnet.ipfabric.frr_bgp) with O(vmnet.ipfabric.frr_bgp#module:rib=true), and on a
+        core gateway O(vmnet.ipfabric.frr_bgp#module:routes=true); a failed one becomes a C(gather_failed)
+        finding), and for nodes C(interfaces), C(desired) (the parsed C(vm_interfaces.json)), C(networks), C(routes)
         (loop results of C(ip -json -4/-6 route show table main)), C(failed_msg).
       - A host of O(nodes), O(route_reflectors) or O(core_gateways) without an entry is reported as
         C(host_unreachable).

@@ -1,14 +1,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fabric cross-check behind vmnet.ipfabric.fabric_check (controller side, no I/O).
 
-Input: what playbooks/verify.yml gathered from every host (raw command output or parsed JSON), the
-inventory's host lists and underlay addresses, the IPAM allocations and the pools. Output: a model of
+Input: what playbooks/verify.yml gathered from every host (vmnet.ipfabric.frr_bgp's results, command
+output or parsed JSON), the inventory's host lists and underlay addresses, the IPAM allocations and the pools. Output: a model of
 the fabric (sessions, nodes with their VMs, RRs, cores) and a list of findings
 ``{severity, kind, where, prefix, vm, detail}``. Everything here is pure and unit tested with
 synthetic data (tests/unit/plugins/action/test_fabric_check*.py).
 
-The parts: fabric_gathered.py (command results to JSON documents), fabric_parsers.py (FRR and
-iproute2 JSON to plain dicts), fabric_model.py (the model), fabric_checks.py (the checks),
+The parts: fabric_gathered.py (command results to JSON documents, frr_bgp's result checked),
+fabric_parsers.py (iproute2 JSON to plain dicts; FRR's JSON is module_utils/_bgp_state.py's), fabric_model.py (the model), fabric_checks.py (the checks),
 fabric_findings.py (kinds, severities). This module is their entry point: analyse() and view().
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What verify.yml hands over, as JSON documents: one command's result (a loop item with stdout/rc, a
-JSON string, parsed data), a looped command task's results, one ``vtysh -c A -c B ...`` run split per command.
+"""What verify.yml hands over: one command's result as a JSON document (a loop item with stdout/rc, a JSON
+string, parsed data), a looped command task's results, and the result of vmnet.ipfabric.frr_bgp.
 
-Pure functions; a command that failed, was skipped or printed no JSON comes back as an error text the
-model turns into a ``gather_failed`` finding.
+Pure functions; a command or module that failed, was skipped or printed no JSON comes back as an error text
+the model turns into a ``gather_failed`` finding.
 """
 from __future__ import annotations
 
@@ -47,8 +47,6 @@ def command_outputs(raw):
         return {}
     if isinstance(raw, dict) and "results" in raw and isinstance(raw["results"], list):
         raw = raw["results"]
-    if isinstance(raw, dict) and isinstance(raw.get("cmd"), list) and "-c" in raw["cmd"]:
-        return split_vtysh(raw)
     if isinstance(raw, dict):
         return dict(raw)
     if not isinstance(raw, list):
@@ -68,30 +66,21 @@ def command_outputs(raw):
     return out
 
 
-def split_vtysh(res):
-    """One ``vtysh -c A -c B ...`` result (its argv in ``cmd``) -> {A: JSON text, B: ...}: vtysh prints
-    one JSON document per command, one after the other."""
-    argv = [str(x) for x in res["cmd"]]
-    cmds = [argv[i + 1] for i, x in enumerate(argv[:-1]) if x == "-c"]
-    if res.get("skipped"):
-        return {c: {"skipped": True} for c in cmds}
-    text = res.get("stdout") or ""
-    if res.get("rc", 0) != 0:
-        return {c: dict(res, stdout="") for c in cmds}
-    docs, pos, dec = [], 0, json.JSONDecoder()
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            break
-        try:
-            dummy, end = dec.raw_decode(text, pos)
-        except ValueError:
-            docs.append(text[pos:])
-            break
-        docs.append(text[pos:end])
-        pos = end
-    if len(docs) != len(cmds):
-        err = "vtysh printed %d JSON documents for %d commands: %s" % (len(docs), len(cmds), text.strip()[:200])
-        return {c: {"rc": 1, "stdout": "", "stderr": err} for c in cmds}
-    return dict(zip(cmds, docs))
+def frr_bgp_result(raw, host):
+    """vmnet.ipfabric.frr_bgp's result for one host -> (result, error text). (None, None): not read here
+    (the task was skipped, or there is none); (None, text): the module failed; a result that is not the
+    module's is FabricDataError."""
+    if raw is None or raw == {} or (isinstance(raw, dict) and raw.get("skipped")):
+        return None, None
+    if not isinstance(raw, dict):
+        raise FabricDataError("gathered: host %s: bgp is not the result of vmnet.ipfabric.frr_bgp" % host)
+    if raw.get("failed"):
+        return None, "vmnet.ipfabric.frr_bgp failed: %s" % (str(raw.get("msg") or "").strip() or "no message")
+    if not isinstance(raw.get("sessions"), list) or not all(isinstance(s, dict) and "peer" in s and "afi" in s
+                                                            for s in raw["sessions"]):
+        raise FabricDataError("gathered: host %s: bgp has no sessions list (not vmnet.ipfabric.frr_bgp's result)"
+                              % host)
+    for key in ("rib", "routes"):
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise FabricDataError("gathered: host %s: bgp.%s is not a dict of address families" % (host, key))
+    return raw, None

@@ -7,22 +7,16 @@ changed by the checks.
 from __future__ import annotations
 
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_findings import FabricDataError, finding
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_gathered import command_outputs, json_of
+from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_gathered import command_outputs, frr_bgp_result, json_of
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_parsers import (
     AFIS,
     afi_of,
     canonical_address,
     host_prefix,
-    parse_bgp_rib,
-    parse_core_rib,
     parse_kernel_routes,
-    parse_summary,
 )
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.pools import PoolError, PrefixCover
 
-CMD_SUMMARY = "show bgp summary json"
-CMD_BGP = {"ipv4": "show bgp ipv4 unicast json", "ipv6": "show bgp ipv6 unicast json"}
-CMD_CORE_RIB = {"ipv4": "show ip route bgp json", "ipv6": "show ipv6 route bgp json"}
 ROLES = ("node", "route_reflector", "core_gateway")
 
 
@@ -93,28 +87,39 @@ def build_model(gathered, nodes, route_reflectors, core_gateways, addresses, poo
                                     "to read here, its routes and sessions are not checked" % host["flavour"]))
             continue
         host["checked"] = True
-        outs = command_outputs(entry.get("vtysh"))
-        data, err = json_of(outs.get(CMD_SUMMARY), CMD_SUMMARY) if CMD_SUMMARY in outs else (None, "missing")
-        if err and err != "skipped":
-            findings.append(finding("gather_failed", h, "%s: %s" % (CMD_SUMMARY, err)))
-        host["summary"] = parse_summary(data) if data is not None else None
-        for afi in AFIS:
-            data, err = json_of(outs.get(CMD_BGP[afi]), CMD_BGP[afi]) if CMD_BGP[afi] in outs else (None, None)
-            if err and err != "skipped":
-                findings.append(finding("gather_failed", h, err))
-            host["bgp"][afi] = None if data is None else {
-                p: v for p, v in parse_bgp_rib(data).items() if pools.contains(p)}
-            if role == "core_gateway":
-                cmd = CMD_CORE_RIB[afi]
-                data, err = json_of(outs.get(cmd), cmd) if cmd in outs else (None, None)
-                if err and err != "skipped":
-                    findings.append(finding("gather_failed", h, err))
-                host["rib"][afi] = None if data is None else {
-                    p: v for p, v in parse_core_rib(data).items() if pools.contains(p)}
+        findings.extend(_bgp_model(host, entry, pools))
         if role == "node":
             findings.extend(_node_model(host, entry, pools))
     model["sessions"] = sessions(model)
     return model, findings
+
+
+def _bgp_model(host, entry, pools):
+    """The host's sessions, BGP table and (core) installed BGP routes from vmnet.ipfabric.frr_bgp's result
+    (entry ``bgp``): ``summary`` {afi: {peer: {state, hostname, pfx_rcvd}}}, ``bgp`` {afi: {prefix: [path]}},
+    ``rib`` {afi: {prefix: [next hop]}}, prefixes inside the pools only; None where nothing was read."""
+    h = host["name"]
+    if "bgp" not in entry:
+        return [finding("gather_failed", h, "vmnet.ipfabric.frr_bgp: nothing was read (no bgp in what was gathered)")]
+    result, err = frr_bgp_result(entry.get("bgp"), h)
+    if err:
+        return [finding("gather_failed", h, err[:400])]
+    if result is None:
+        return []
+    host["summary"] = {afi: {} for afi in AFIS}
+    for s in result["sessions"]:
+        if s["afi"] in AFIS:
+            host["summary"][s["afi"]][canonical_address(s["peer"])] = {
+                "state": s.get("state") or "Unknown", "hostname": s.get("hostname"),
+                "pfx_rcvd": s.get("prefixes_received")}
+    rib, routes = result.get("rib") or {}, result.get("routes") or {}
+    for afi in AFIS:
+        host["bgp"][afi] = None if rib.get(afi) is None else {
+            p: list(paths) for p, paths in rib[afi].items() if pools.contains(p)}
+        if host["role"] == "core_gateway":
+            host["rib"][afi] = None if routes.get(afi) is None else {
+                p: list(r.get("nexthops") or []) for p, r in routes[afi].items() if pools.contains(p)}
+    return []
 
 
 def _node_model(host, entry, pools):

@@ -12,6 +12,7 @@ the end. The links use TEST-NET-1 (192.0.2.0/30) and fd00:192::/64 inside those 
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -242,6 +243,12 @@ def test_frr_network(fabric):
            {'name': 'vm2', 'ipv4': ['198.51.100.11']}]
     res = n1.module('vm_interface', dict(vms=vms, kind='veth'))
     assert res['changed'] and not res.get('failed'), res.get('msg')
+    # the VMs attach (the veth peers up: carrier, as a started LXD container does) and one pass of the
+    # node's presence agent gives them their routes (docs/architecture.md, "VM presence")
+    for itf in res['interfaces']:
+        n1.run('ip', 'link', 'set', itf['peer'], 'up')
+    n1.run('env', 'PYTHONPATH=/opt/vmnet-test/lib', 'python3', '-m',
+           'ansible_collections.vmnet.ipfabric.plugins.module_utils._presence_agent', '--once', '--hypervisor', 'none')
 
     args = dict(pools=POOLS, prefixes=['198.51.100.10', '2001:db8:100::10', '198.51.100.11/32'])
     running0 = n1.running()
@@ -357,3 +364,39 @@ def test_frr_restart_keeps_networks(fabric):
     assert nets
     n1.run('systemctl', 'restart', 'frr')
     wait_for(lambda: networks_in(n1.running()) == nets, 60, 'FRR to come back with its network statements')
+
+
+def test_frr_bgp(fabric):
+    """vmnet.ipfabric.frr_bgp on real FRR 8.4: waits that hold, and one that gives up saying why."""
+    n1, rr = fabric
+    up = n1.module('frr_bgp', dict(wait='established', peers=['192.0.2.2', 'fd00:192::2'], timeout=90))
+    assert up['wait']['met'] and not up.get('failed') and up['changed'] is False, up.get('msg')
+    assert up['commands'] == ['show bgp summary json']
+    # n1 announces two prefixes of its own (routes to lo for import-check, as the presence agent would make
+    # them to a VM's interface): rr's best path for them is n1's
+    for prefix in ('198.51.100.20/32', '2001:db8:100::20/128'):
+        n1.run('ip', 'route', 'replace', prefix, 'dev', 'lo')
+    res = n1.module('frr_network', dict(pools=POOLS, prefixes=['198.51.100.20', '2001:db8:100::20']))
+    assert not res.get('failed'), res.get('msg')
+    best = rr.module('frr_bgp', dict(wait='best_path', prefixes=['198.51.100.20', '2001:db8:100::20'],
+                                     peers=['192.0.2.1', 'fd00:192::1'], timeout=60, interval=1))
+    assert best['wait']['met'], best.get('msg')
+    assert [p['peer'] for p in best['rib']['ipv4']['198.51.100.20/32'] if p['best']] == ['192.0.2.1']
+    assert best['rib']['ipv6']['2001:db8:100::20/128'][0]['nexthop'] == 'fd00:192::1'
+    mine = n1.module('frr_bgp', dict(rib=True, prefixes=['198.51.100.20']))
+    assert mine['rib']['ipv4']['198.51.100.20/32'] == [
+        {'peer': None, 'nexthop': None, 'best': True, 'local_preference': None, 'local': True}]
+    gone = rr.module('frr_bgp', dict(wait='absent', prefixes=['198.51.100.99'], timeout=5, _ansible_check_mode=True))
+    assert gone['wait']['met'] and gone['wait']['seen'] == ['198.51.100.99/32: absent']
+    # 192.0.2.3 is configured on n1 (as test_frr_config leaves it) and never answers; 192.0.2.9 is not configured
+    n1.run('vtysh', '-c', 'configure terminal', '-c', 'router bgp 65000', '-c', 'neighbor 192.0.2.3 remote-as 65000',
+           '-c', 'address-family ipv4 unicast', '-c', 'neighbor 192.0.2.3 activate')
+    stuck = n1.module('frr_bgp', dict(wait='established', peers=['192.0.2.3', '192.0.2.9'], timeout=3, interval=1))
+    assert stuck['failed'] and stuck['changed'] is False
+    assert re.match(r'gave up after [0-9.]+ s \(\d+ reads\) waiting for the sessions to 192\.0\.2\.3, 192\.0\.2\.9 '
+                    r'to be Established\. Last seen: ', stuck['msg']), stuck['msg']
+    assert 'no session to 192.0.2.3 in ipv4 (Active, never established)' in stuck['msg'] or \
+        'no session to 192.0.2.3 in ipv4 (Connect, never established)' in stuck['msg'], stuck['msg']
+    assert 'has no neighbor 192.0.2.9 in address-family ipv4 unicast' in stuck['msg'], stuck['msg']
+    bad = n1.module('frr_bgp', dict(wait='established', peers=['rr']))
+    assert bad['failed'] and bad['msg'] == "peers[0]: 'rr' is not an IP address"

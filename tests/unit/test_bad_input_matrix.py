@@ -4,8 +4,9 @@
 
 The IPAM cases run `pool_address` as Ansible runs it (the action plugin's body) against a real SQLite
 store seeded with one allocation; the whole store (every table, the change log included) is dumped
-before and after. The module cases run `vm_interface` / `frr_network` with a fake `ip` / `vtysh` that
-records every command: a bad input must fail before any command that could change the host.
+before and after. The module cases run `vm_interface` / `frr_network` / `frr_bgp` with a fake `ip` / `vtysh` that
+records every command: a bad input must fail before any command that could change the host (`frr_bgp`,
+which only reads: before any command at all).
 The lab-level cases (real hosts, real playbooks) are in tests/lab_tests/test_bad_input.py.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.vmnet.ipfabric.plugins.action.pool_address import run_pool_address
 from ansible_collections.vmnet.ipfabric.plugins.filter import ipfabric as ipf
 from ansible_collections.vmnet.ipfabric.plugins.filter.lifecycle import vm_requests
-from ansible_collections.vmnet.ipfabric.plugins.modules import frr_network, vm_interface
+from ansible_collections.vmnet.ipfabric.plugins.modules import frr_bgp, frr_network, vm_interface
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.ipam_pool import IpamError
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins", "modules"))
@@ -298,3 +299,25 @@ def test_frr_network_bad_input(case, monkeypatch, capsys):
     res, calls = run_module(frr_network.main, args, refuse_all, monkeypatch, capsys)
     assert res.get("failed") and needle in res["msg"], res
     assert [c for c in calls if tuple(c[0]) not in READS] == []
+
+
+FRR_BGP_CASES = {
+    "shell_prefix": (dict(rib=True, prefixes=["198.51.100.5;reboot"]), "prefixes[0]"),
+    "newline_prefix": (dict(rib=True, prefixes=["198.51.100.5\nshow running-config"]), "prefixes[0]"),
+    "option_prefix": (dict(rib=True, prefixes=["-c"]), "prefixes[0]"),
+    "vtysh_command_peer": (dict(wait="established", peers=["172.16.0.2 json -c write memory"]), "peers[0]"),
+    "hostname_peer": (dict(wait="established", peers=["rr1"]), "peers[0]"),
+    "dollar_nexthop": (dict(wait="installed", prefixes=["198.51.100.5"], nexthops=["$(id)"]), "nexthops[0]"),
+    "unknown_afi": (dict(afi=["ipv4", "l2vpn"]), "afi"),
+    "negative_timeout": (dict(wait="absent", prefixes=["198.51.100.5"], timeout=-1), "timeout"),
+    "zero_interval": (dict(wait="absent", prefixes=["198.51.100.5"], interval=0), "interval"),
+    "wait_without_prefixes": (dict(wait="best_path", peers=["172.16.0.12"]), "prefixes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FRR_BGP_CASES))
+def test_frr_bgp_bad_input(case, monkeypatch, capsys):
+    extra, needle = FRR_BGP_CASES[case]
+    res, calls = run_module(frr_bgp.main, extra, refuse_all, monkeypatch, capsys)
+    assert res.get("failed") and needle in res["msg"], res
+    assert calls == []

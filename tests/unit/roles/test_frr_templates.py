@@ -1,28 +1,28 @@
 # -*- coding: utf-8 -*-
 """Render-and-compare tests of the FRR templates of roles node, route_reflector and core_gateway.
 
-Each rendering is compared with a golden file and, when the lab's Debian 12 rootfs with FRR 8.4 is
-there and we are root, checked with ``vtysh -C -f`` (syntax only; VMNET_FRR_ROOTFS overrides the path).
+Rendered with Ansible's own templating and variable precedence (``_render.py``). Each rendering is
+compared with a golden file and checked with ``vtysh -C -f`` (syntax only) of FRR 8.4 inside the lab image
+that ``tests/lab/lab image`` builds (``make unit`` builds it first; ``VMNET_LAB_ROOT`` says where). Without
+the image (or without root) the vtysh checks are skipped, saying why; with ``CI=true`` they fail instead.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from . import _render as r
 
-NODE_OS = {"node__frr_source_default": "distribution", "node__frr_packages": ["frr"],
-           "node__base_packages": ["iproute2"]}
-RR_OS = {"route_reflector__frr_source_default": "distribution"}
-
 
 def node(host="node1", ipv6=True, pools=None, **extra):
-    base = r.lab_vars(host, ipv6=ipv6, pools=pools, **NODE_OS)
+    base = r.lab_vars(host, ipv6=ipv6, pools=pools)
     return r.render("node", "base.conf.j2", r.role_defaults("node", extra, base))
 
 
 def rr(host="rr1", ipv6=True, pools=None, **extra):
-    base = r.lab_vars(host, ipv6=ipv6, pools=pools, **RR_OS)
+    base = r.lab_vars(host, ipv6=ipv6, pools=pools)
     return r.render("route_reflector", "base.conf.j2", r.role_defaults("route_reflector", extra, base))
 
 
@@ -33,11 +33,24 @@ def core(host="core1", ipv6=True, pools=None, **extra):
 
 
 def assert_vtysh_ok(text):
-    result = r.vtysh_check(text)
-    if result is None:
-        pytest.skip("no FRR rootfs for vtysh -C (or not root)")
-    rc, output = result
+    try:
+        rc, output = r.vtysh_check(text)
+    except r.NoLabImage as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and FRR's vtysh -C cannot run: %s" % exc)
+        pytest.skip("vtysh -C needs the lab image: %s" % exc)
     assert rc == 0, output
+
+
+def test_vtysh_check_rejects_a_bad_line():
+    """The check can fail: FRR's vtysh -C rejects a line it does not know."""
+    try:
+        rc, output = r.vtysh_check(node() + "router bgp 65000\n bgp no-such-command\nexit\n")
+    except r.NoLabImage as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and FRR's vtysh -C cannot run: %s" % exc)
+        pytest.skip("vtysh -C needs the lab image: %s" % exc)
+    assert rc != 0 and "no-such-command" in output, output
 
 
 GOLDEN = [
@@ -136,3 +149,12 @@ def test_core_policy():
     assert " neighbor VM route-map VM in\n" in text
     assert " neighbor VM route-map reject-all out\n" in text
     assert "route-map reject-all deny 10\n" in text
+
+
+def test_inventory_values_as_ansible_resolves_them():
+    """A host variable beats group all and the role defaults, and the defaults template it lazily with
+    Ansible's types: ipfabric_asn as a string, ipfabric_bfd as 'yes' (the role's `| bool`)."""
+    text = node(ipfabric_asn="65001", ipfabric_bfd="yes")
+    assert "router bgp 65001\n" in text
+    assert " neighbor RR bfd\n" in text and " neighbor RR6 bfd\n" in text
+    assert " neighbor RR bfd\n" not in node(ipfabric_bfd="no")

@@ -1,8 +1,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """vmnet.ipfabric.fabric_check on synthetic gathered data: a clean fabric, then every finding kind.
 
-The data has the shape verify.yml gathers from FRR 8.4 (``vtysh -c ... -c ...`` output, ``ip -json
-route``, vm_interface/frr_network ``state: gathered``), made up by a small fabric model below.
+The data has the shape verify.yml gathers: vmnet.ipfabric.frr_bgp's result (made by its module_utils from
+JSON shaped like FRR 8.4's, which a small fabric model below makes up), ``ip -json route``,
+vm_interface/frr_network ``state: gathered``.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from ansible.playbook.play_context import PlayContext
 from ansible.template import Templar
 
 from ansible_collections.vmnet.ipfabric.plugins.action.fabric_check import ActionModule, run_fabric_check
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bgp_state
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_analysis as fa
-from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_gathered as gathered
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils import fabric_parsers as parsers
 
 UNDER = {"core1": 1, "rr1": 2, "rr2": 3, "node1": 11, "node2": 12, "node3": 13}
@@ -41,6 +42,25 @@ def a6(h):
 
 def vm_prefixes(n):
     return "198.51.100.%d/32" % n, "2001:db8:100::%x/128" % n
+
+
+def frr_bgp(docs, routes=False):
+    """What verify.yml's vmnet.ipfabric.frr_bgp task (rib: true; routes: true on the core) returns on a host
+    whose FRR prints these documents ({command: JSON}): the module's own reader, on a fake vtysh."""
+    req = _bgp_state.check_request(rib=True, routes=routes)
+
+    def run(argv):
+        return 0, "\n".join(json.dumps(docs[c], indent=1) for c in argv[2::2]), ""
+    return dict(_bgp_state.gather(req, run), changed=False)
+
+
+def frr_bgp_failed(rc, stderr):
+    """frr_bgp's result when vtysh fails (the module fails with the reader's message)."""
+    try:
+        _bgp_state.read(_bgp_state.check_request(rib=True), lambda argv: (rc, "", stderr))
+    except _bgp_state.BgpReadError as exc:
+        return {"failed": True, "changed": False, "msg": str(exc)}
+    raise AssertionError("vtysh rc %d did not fail the read" % rc)
 
 
 class Fabric:
@@ -126,22 +146,26 @@ class Fabric:
                            "nexthops": [{"ip": a4(hop) if afi == "ipv4" else a6(hop)}]}]
         return out
 
-    def vtysh(self, docs, cmds):
-        argv = ["vtysh"]
-        for c in cmds:
-            argv += ["-c", c]
-        return {"cmd": argv, "rc": 0, "stdout": "\n".join(json.dumps(d, indent=1) for d in docs), "stderr": ""}
+    def frr_docs(self, host):
+        """{command: JSON document} of what the host's FRR would print."""
+        if host in CORES:
+            docs = [self.summary(host), {"routes": {}}, {"routes": {}}, self.core_rib(host, "ipv4"),
+                    self.core_rib(host, "ipv6")]
+            return dict(zip(CORE_CMDS, docs))
+        if host in RRS:
+            return dict(zip(RIB_CMDS, [self.summary(host), {"routes": self.received(host, "ipv4")},
+                                       {"routes": self.received(host, "ipv6")}]))
+        return dict(zip(RIB_CMDS, [self.summary(host), {"routes": self.node_rib(host, "ipv4")},
+                                   {"routes": self.node_rib(host, "ipv6")}]))
 
     def gather(self):
         out = []
         for c in CORES:
             out.append({"host": c, "role": "core_gateway", "flavour": "frr", "addresses": [a4(c), a6(c)],
-                        "vtysh": self.vtysh([self.summary(c), {"routes": {}}, {"routes": {}},
-                                             self.core_rib(c, "ipv4"), self.core_rib(c, "ipv6")], CORE_CMDS)})
+                        "bgp": frr_bgp(self.frr_docs(c), routes=True)})
         for r in RRS:
             out.append({"host": r, "role": "route_reflector", "addresses": [a4(r), a6(r)],
-                        "vtysh": self.vtysh([self.summary(r), {"routes": self.received(r, "ipv4")},
-                                             {"routes": self.received(r, "ipv6")}], RIB_CMDS)})
+                        "bgp": frr_bgp(self.frr_docs(r))})
         for n in NODES:
             vms = self.on(n)
             interfaces, desired, r4, r6, networks = [], {"version": 1, "vms": {}}, [], [], []
@@ -166,8 +190,7 @@ class Fabric:
             routes = [{"item": "-4", "rc": 0, "stdout": json.dumps(r4)}, {"item": "-6", "rc": 0, "stdout": json.dumps(r6)}]
             out.append({"host": n, "role": "node", "addresses": [a4(n), a6(n)], "interfaces": interfaces,
                         "desired": desired, "networks": networks, "routes": routes,
-                        "vtysh": self.vtysh([self.summary(n), {"routes": self.node_rib(n, "ipv4")},
-                                             {"routes": self.node_rib(n, "ipv6")}], RIB_CMDS), "failed_msg": ""})
+                        "bgp": frr_bgp(self.frr_docs(n)), "failed_msg": ""})
         return out
 
     def allocations(self):
@@ -265,12 +288,10 @@ def test_duplicate_seen_on_rr_only():
     fab = Fabric()
     g = fab.gather()
     rr1 = [e for e in g if e["host"] == "rr1"][0]
-    docs = gathered.split_vtysh(rr1["vtysh"])
-    rib = json.loads(docs["show bgp ipv4 unicast json"])
-    rib["routes"]["198.51.100.11/32"].append({"valid": True, "peerId": "172.16.0.13", "weight": 0,
-                                              "nexthops": [{"ip": "172.16.0.13"}]})
-    rr1["vtysh"] = fab.vtysh([json.loads(docs[c]) if c != "show bgp ipv4 unicast json" else rib for c in RIB_CMDS],
-                             RIB_CMDS)
+    docs = fab.frr_docs("rr1")
+    docs["show bgp ipv4 unicast json"]["routes"]["198.51.100.11/32"].append({
+        "valid": True, "peerId": "172.16.0.13", "weight": 0, "nexthops": [{"ip": "172.16.0.13"}]})
+    rr1["bgp"] = frr_bgp(docs)
     res = analyse(fab, gathered=g)
     dup = only(res, "duplicate_announcement")
     assert [(x["where"], x["prefix"]) for x in dup] == [("rr1", "198.51.100.11/32")]
@@ -358,12 +379,10 @@ def test_session_not_configured():
     g = fab.gather()
     for e in g:
         if e["host"] in ("rr1", "node1"):
-            docs = gathered.split_vtysh(e["vtysh"])
-            summ = json.loads(docs["show bgp summary json"])
+            docs = fab.frr_docs(e["host"])
             other = a4("node1") if e["host"] == "rr1" else a4("rr1")
-            del summ["ipv4Unicast"]["peers"][other]
-            docs["show bgp summary json"] = json.dumps(summ)
-            e["vtysh"] = dict(docs)
+            del docs["show bgp summary json"]["ipv4Unicast"]["peers"][other]
+            e["bgp"] = frr_bgp(docs)
     res = analyse(fab, gathered=g)
     assert [x["where"] for x in only(res, "session_missing")] == ["rr1 - node1 (ipv4)"]
 
@@ -372,7 +391,7 @@ def test_bgpd_not_running_on_a_rr():
     fab = Fabric()
     g = fab.gather()
     rr2 = [e for e in g if e["host"] == "rr2"][0]
-    rr2["vtysh"] = dict(rr2["vtysh"], rc=1, stdout="", stderr="bgpd is not running")
+    rr2["bgp"] = frr_bgp_failed(1, "bgpd is not running\n")
     res = analyse(fab, gathered=g)
     assert any(x["where"] == "rr2" and "bgpd is not running" in x["detail"] for x in only(res, "gather_failed"))
     # the nodes and the core still say what they see of rr2
@@ -406,7 +425,7 @@ def test_unreachable_host_and_junos_core():
     g = [e for e in fab.gather() if e["host"] != "rr1"]
     for e in g:
         if e["host"] == "core1":
-            e.update(flavour="junos", vtysh={}, note="Junos core gateway: not read")
+            e.update(flavour="junos", bgp={}, note="Junos core gateway: not read")
     res = analyse(fab, gathered=g)
     assert only(res, "host_unreachable")[0]["where"] == "rr1"
     info = only(res, "core_not_checked")
@@ -579,3 +598,17 @@ def test_pools_that_cover_nothing_let_nothing_through():
     # and with no pools at all, nothing is compared: the fabric passes
     assert not run_action({"gathered": fab.gather(), "allocations": {"by_owner": fab.allocations()}},
                           inventory()).get("failed")
+
+
+def test_bgp_state_not_read_or_not_frr_bgp_s_result():
+    fab = Fabric()
+    g = fab.gather()
+    node3 = [e for e in g if e["host"] == "node3"][0]
+    del node3["bgp"]
+    res = analyse(fab, gathered=g)
+    assert [f["detail"] for f in only(res, "gather_failed")] == [
+        "vmnet.ipfabric.frr_bgp: nothing was read (no bgp in what was gathered)"]
+    assert all(s["ends"]["node3"] is None for s in res["fabric"]["sessions"] if s["b"] == "node3")
+    node3["bgp"] = {"cmd": ["vtysh", "-c", "show bgp summary json"], "rc": 0, "stdout": "{}"}
+    with pytest.raises(fa.FabricDataError, match="host node3: bgp has no sessions list"):
+        analyse(fab, gathered=g)
