@@ -96,12 +96,24 @@ def frr_prefix_list(pools, name, family="ipv4", seq_start=5, seq_step=5):
 
 
 def frr_bfd_profile(profile, name="vmnet-ipfabric"):
-    """The ``bfd`` block of one BFD profile (module_utils/_frr.py); no lines for an empty profile."""
+    """The ``bfd`` block of one BFD profile: the fabric's default timers with ``profile`` over them
+    (module_utils/_frr.py)."""
     if not isinstance(profile, dict):
         raise AnsibleFilterError("bfd profile: %r is not a dict of detect_multiplier, receive_interval, "
                                  "transmit_interval" % (profile,))
     try:
         return _frr.bfd_profile_lines(name, profile)
+    except (_frr.FrrError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def frr_graceful_restart(settings):
+    """The graceful-restart lines of a ``router bgp`` block (module_utils/_frr.py)."""
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError("graceful restart: %r is not a dict of enabled, restart_time, stalepath_time, "
+                                 "preserve_fw_state" % (settings,))
+    try:
+        return _frr.graceful_restart_lines(settings)
     except (_frr.FrrError, TypeError, ValueError) as exc:
         raise AnsibleFilterError(str(exc)) from None
 
@@ -288,6 +300,7 @@ class FilterModule(object):
             "ipfabric_pool_cidrs": pool_cidrs,
             "ipfabric_frr_prefix_list": frr_prefix_list,
             "ipfabric_frr_bfd_profile": frr_bfd_profile,
+            "ipfabric_frr_graceful_restart": frr_graceful_restart,
             "ipfabric_frr_peer_group": frr_peer_group,
             "ipfabric_junos_route_filters": junos_route_filters,
             "ipfabric_max_prefix": max_prefix,

@@ -160,6 +160,18 @@ def network_route_map(line):
 # ---- rendering ------------------------------------------------------------------------------------
 
 BFD_PROFILE_KEYS = ('detect_multiplier', 'receive_interval', 'transmit_interval')
+# The fabric's BFD timers unless the inventory says otherwise: a dead peer is noticed after 3 x 200 ms
+# = 0.6 s, so its routes are gone from the core within a second (docs/architecture.md, "Failure
+# detection and graceful restart", gives the reasoning for a 2-core lab and for production).
+BFD_PROFILE_DEFAULTS = {'detect_multiplier': 3, 'receive_interval': 200, 'transmit_interval': 200}
+BFD_LIMITS = {'detect_multiplier': (2, 255), 'receive_interval': (10, 60000), 'transmit_interval': (10, 60000)}
+# Graceful restart: FRR's restart time (what a restarting speaker asks its peers to wait) and
+# stale-path time (how long stale routes may stay once it is back, until its End-of-RIB).
+GRACEFUL_RESTART_DEFAULTS = {'restart_time': 120, 'stalepath_time': 360}
+# FRR's own defaults, which `show running-config` leaves out: a rendered line equal to one of them
+# is left out too, or frr_config would find it missing from the running config FRR applied.
+FRR_DEFAULTS = {('bfd', 'detect_multiplier'): 3, ('bfd', 'receive_interval'): 300, ('bfd', 'transmit_interval'): 300,
+                ('gr', 'restart_time'): 120, ('gr', 'stalepath_time'): 360}
 
 
 def network_line(prefix, route_map=None):
@@ -179,19 +191,61 @@ def prefix_list_lines(name, entries, seq_start=5, seq_step=5):
     return out
 
 
+def _bounded_int(what, key, value, low, high):
+    try:
+        number = int(value)
+        if isinstance(value, bool) or str(number) != str(value).strip():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FrrError('%s %s: %r is not a whole number' % (what, key, value))
+    if not low <= number <= high:
+        raise FrrError('%s %s: %d is outside %d..%d' % (what, key, number, low, high))
+    return number
+
+
 def bfd_profile_lines(name, profile):
-    """The ``bfd`` block with one ``profile``: its timers in a fixed order; nothing for an empty profile."""
+    """The ``bfd`` block with one ``profile``: the fabric's timers (BFD_PROFILE_DEFAULTS) with the
+    inventory's ``profile`` settings over them, in a fixed order."""
     profile = profile or {}
+    if not isinstance(profile, dict):
+        raise FrrError('bfd profile %s: %r is not a mapping of %s' % (name, profile, ', '.join(BFD_PROFILE_KEYS)))
     unknown = sorted(set(profile) - set(BFD_PROFILE_KEYS))
     if unknown:
         raise FrrError('bfd profile %s: unknown setting(s) %s (known: %s)' % (name, ', '.join(unknown), ', '.join(BFD_PROFILE_KEYS)))
-    if not profile:
-        return []
+    merged = dict(BFD_PROFILE_DEFAULTS, **profile)
     out = ['bfd', ' profile %s' % name]
     for key in BFD_PROFILE_KEYS:
-        if key in profile:
-            out.append('  %s %d' % (key.replace('_', '-'), int(profile[key])))
+        low, high = BFD_LIMITS[key]
+        value = _bounded_int('bfd profile ' + name, key, merged[key], low, high)
+        if value != FRR_DEFAULTS[('bfd', key)]:
+            out.append('  %s %d' % (key.replace('_', '-'), value))
     return out + [' exit', ' !', 'exit']
+
+
+def graceful_restart_lines(settings):
+    """The graceful-restart lines of a ``router bgp`` block (indented one space).
+
+    ``settings``: enabled (bool, default true), restart_time, stalepath_time (seconds; defaults in
+    GRACEFUL_RESTART_DEFAULTS) and preserve_fw_state (bool, default true: forwarding survives a
+    restart of FRR here - a node's VM routes are kernel routes, zebra keeps its routes with -r, a
+    route reflector is not in the forwarding path - so the peers keep the routes while it restarts;
+    without it they drop them as soon as the restarted speaker opens its session).
+    """
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - {'enabled', 'restart_time', 'stalepath_time', 'preserve_fw_state'})
+    if unknown:
+        raise FrrError('graceful restart: unknown setting(s) %s' % ', '.join(unknown))
+    if not settings.get('enabled', True):
+        return []
+    merged = dict(GRACEFUL_RESTART_DEFAULTS, **dict((k, v) for k, v in settings.items() if k in GRACEFUL_RESTART_DEFAULTS))
+    out = [' bgp graceful-restart']
+    for key, keyword in (('restart_time', 'restart-time'), ('stalepath_time', 'stalepath-time')):
+        value = _bounded_int('graceful restart', key, merged[key], 1, 4095)
+        if value != FRR_DEFAULTS[('gr', key)]:
+            out.append(' bgp graceful-restart %s %d' % (keyword, value))
+    if settings.get('preserve_fw_state', True):
+        out.append(' bgp graceful-restart preserve-fw-state')
+    return out
 
 
 def peer_group_lines(group):

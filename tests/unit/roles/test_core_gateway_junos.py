@@ -37,10 +37,31 @@ def test_document_lines_in_order():
     assert positions == sorted(positions)
 
 
-def test_ipv4_only_is_exactly_the_document():
-    variables = r.role_defaults("core_gateway", {}, r.lab_vars("core1", ipv6=False, pools=[
+def test_ipv4_only_without_the_hardening_is_exactly_the_document():
+    """BFD, graceful restart and the prefix limit off: the documents' group, line for line."""
+    hardening_off = {"core_gateway_bfd": False, "core_gateway_graceful_restart": {"enabled": False},
+                     "core_gateway_max_prefix_ipv4": 0}
+    variables = r.role_defaults("core_gateway", hardening_off, r.lab_vars("core1", ipv6=False, pools=[
         {"name": "public", "ipv4": ["198.51.100.0/24"]}]))
     assert r.render("core_gateway", "junos.set.j2", variables).splitlines() == DOCUMENT_LINES
+
+
+def test_hardening_statements():
+    """By default: graceful restart, BFD with the FRR flavour's timers, a prefix limit per family that
+    comes back by itself."""
+    lines = _junos().splitlines()
+    for line in ("set routing-options graceful-restart",
+                 "set protocols bgp group VM graceful-restart restart-time 120",
+                 "set protocols bgp group VM graceful-restart stale-routes-time 360",
+                 "set protocols bgp group VM bfd-liveness-detection minimum-interval 200",
+                 "set protocols bgp group VM bfd-liveness-detection multiplier 3",
+                 "set protocols bgp group VM family inet unicast prefix-limit teardown idle-timeout 1",
+                 "set protocols bgp group VM family inet6 unicast prefix-limit teardown idle-timeout 1"):
+        assert line in lines
+    assert any(line.startswith("set protocols bgp group VM family inet unicast prefix-limit maximum ") for line in lines)
+    v4only = r.render("core_gateway", "junos.set.j2", r.role_defaults("core_gateway", {}, r.lab_vars(
+        "core1", ipv6=False, pools=[{"name": "public", "ipv4": ["198.51.100.0/24"]}])))
+    assert "family inet6" not in v4only
 
 
 def test_every_pool_and_range_gets_a_route_filter():
@@ -62,7 +83,7 @@ def test_exact_host_match():
 def test_password_and_bfd():
     text = _junos(core_gateway_bgp_password="s3cret", core_gateway_bfd=True)
     assert 'set protocols bgp group VM authentication-key "s3cret"\n' in text
-    assert "set protocols bgp group VM bfd-liveness-detection minimum-interval 300\n" in text
+    assert "set protocols bgp group VM bfd-liveness-detection minimum-interval 200\n" in text
 
 
 @pytest.mark.parametrize("line", DOCUMENT_LINES)

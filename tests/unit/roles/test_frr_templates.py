@@ -135,7 +135,7 @@ def test_rr_listen_range_needs_no_node_list():
 
 def test_rr_max_prefix_from_pool_size():
     text = rr(pools=[{"name": "p", "ipv4": ["198.51.100.0/26", "203.0.113.0/28"]}])
-    assert "  neighbor fabric maximum-prefix 80\n" in text
+    assert "  neighbor fabric maximum-prefix 80 restart 1\n" in text
 
 
 def test_rr_evpn():

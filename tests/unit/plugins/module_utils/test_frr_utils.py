@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 import ipaddress
+import re
 import os
 
 import pytest
@@ -159,3 +160,37 @@ def test_drop_reload_noise():
     # forwarding off in the running config: adding it is a real change
     d, a, notes = _frr.drop_reload_noise([], ['ip forwarding'], running + 'no ip forwarding\n')
     assert a == ['ip forwarding']
+
+
+# ---- BFD profile and graceful restart (issue 12) ----------------------------------------------------
+
+def test_bfd_profile_defaults_and_frr_defaults_left_out():
+    """The fabric's 3 x 200 ms; a value equal to FRR's own default is not rendered (FRR would not show it
+    in its running config, and frr_config checks that every rendered line is there)."""
+    assert _frr.bfd_profile_lines("p", {}) == ["bfd", " profile p", "  receive-interval 200", "  transmit-interval 200",
+                                               " exit", " !", "exit"]
+    assert _frr.bfd_profile_lines("p", {"detect_multiplier": 5, "receive_interval": 300}) == [
+        "bfd", " profile p", "  detect-multiplier 5", "  transmit-interval 200", " exit", " !", "exit"]
+
+
+@pytest.mark.parametrize("profile,message", [
+    ({"receive_interval": 5}, "receive_interval: 5 is outside 10..60000"),
+    ({"detect_multiplier": "3;reboot"}, "is not a whole number"),
+    ({"detect_multiplier": True}, "is not a whole number"),
+    ({"echo": 1}, "unknown setting(s) echo"),
+    ("fast", "is not a mapping"),
+])
+def test_bfd_profile_refuses_bad_values(profile, message):
+    with pytest.raises(_frr.FrrError, match=re.escape(message)):
+        _frr.bfd_profile_lines("p", profile)
+
+
+def test_graceful_restart_lines():
+    assert _frr.graceful_restart_lines({}) == [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"]
+    assert _frr.graceful_restart_lines({"restart_time": 300, "stalepath_time": 360, "preserve_fw_state": False}) == [
+        " bgp graceful-restart", " bgp graceful-restart restart-time 300"]
+    assert _frr.graceful_restart_lines({"enabled": False, "restart_time": 300}) == []
+    with pytest.raises(_frr.FrrError, match="restart_time: 5000 is outside 1..4095"):
+        _frr.graceful_restart_lines({"restart_time": 5000})
+    with pytest.raises(_frr.FrrError, match="unknown setting"):
+        _frr.graceful_restart_lines({"helper": True})
