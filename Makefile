@@ -94,14 +94,13 @@ lint: deps
 	@$(BIN)/antsibull-changelog lint
 
 lab-test: lab-up
-	@echo "== lab tests against the real fabric"
+	@echo "== lab tests against the real fabric (the reliability and resilience suite included)"
 	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile tests/lab_tests \
-	  $(foreach f,$(RELIABILITY),--ignore=$(f)) \
 	  || rc=$$?; for i in $$(seq 0 $$(( $(LAB_WORKERS) - 1 ))); do VMNET_LAB_INSTANCE=$$i $(LAB) down; done; exit $$rc
 
-# The lab half of the reliability and security suite (docs/reliability.md): hostile input checked on
-# every host, faults, rogue announcements, MD5. About 20 minutes, so not part of `make test`.
-RELIABILITY := tests/lab_tests/test_bad_input.py tests/lab_tests/test_faults.py tests/lab_tests/test_security.py
+# The reliability and resilience files alone (docs/reliability.md); `make test` runs them with the rest.
+RELIABILITY := tests/lab_tests/test_bad_input.py tests/lab_tests/test_faults.py tests/lab_tests/test_security.py \
+  tests/lab_tests/test_resilience.py
 test-reliability: lab-up
 	@echo "== reliability and security lab tests"
 	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile $(RELIABILITY) \

@@ -5,8 +5,11 @@ Used by the demo report and by the lab tests. Everything goes through `tests/lab
 (nsenter into the lab containers, or into the inet1 namespace): no address outside the lab
 is ever contacted.
 """
+import datetime
 import json
 import os
+import re
+import signal
 import subprocess
 import time
 
@@ -128,3 +131,87 @@ def wait_for(what, probe, timeout, interval=0.5):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after {} s waiting for {}; last: {!r}".format(timeout, what, value)[:4000])
         time.sleep(interval)
+
+
+class Ping:
+    """``ping -i 0.01`` from inet1 to ``address`` (IPv4 or IPv6), bounded by its count (no -w: with a
+    deadline ping stops at the first ICMP error). stop() ends it (SIGINT: ping prints its statistics)
+    and returns (transmitted, received); ``lost`` is the difference."""
+
+    def __init__(self, address, count=30000, src="inet1", reachable_first=True):
+        if reachable_first:
+            assert wait_reachable(address, src=src), "{} does not answer from {} before the test".format(address, src)
+        self.address = address
+        self.proc = subprocess.Popen(
+            [LAB, "exec", src, "--", "ping", "-n", "-q", "-i", "0.01", "-c", str(count), "-W", "1", address],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
+        time.sleep(0.5)
+
+    def stop(self):
+        time.sleep(1.0)                 # replies still on their way come back late, not lost
+        still_running = self.proc.poll() is None
+        if still_running:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        out, dummy = self.proc.communicate(timeout=20)
+        assert still_running, "the ping of {} ended before the test did (raise its count):\n{}".format(self.address, out)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out
+        self.sent, self.received = int(m.group(1)), int(m.group(2))
+        self.lost = self.sent - self.received
+        return self.sent, self.received
+
+
+class RouteMonitor:
+    """``ip -ts monitor route`` on a lab host (bounded by ``seconds``); stop() returns its output."""
+
+    def __init__(self, host, seconds=120):
+        self.proc = subprocess.Popen([LAB, "exec", host, "--", "timeout", "--foreground", str(seconds),
+                                      "ip", "-ts", "monitor", "route"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                                     start_new_session=True)
+        time.sleep(0.3)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        return self.proc.communicate(timeout=20)[0]
+
+
+_MONITOR_LINE = re.compile(r"^\[(\S+)\] (Deleted )?(\S+) .*?\bvia (\S+) ")
+
+
+def route_events(text):
+    """[(datetime UTC, 'add'|'del', prefix address, via)] of ``ip -ts monitor route`` output."""
+    out = []
+    for line in text.splitlines():
+        m = _MONITOR_LINE.match(line)
+        if m:
+            when = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+            out.append((when, "del" if m.group(2) else "add", m.group(3), m.group(4)))
+    return out
+
+
+def first_via(text, prefix, via):
+    """Time (datetime, UTC) of the first route change to ``prefix`` via ``via`` in monitor output."""
+    for when, dummy, address, hop in route_events(text):
+        if address == prefix.split("/")[0] and hop == via:
+            return when
+    return None
+
+
+def first_reply(address, timeout=30, src="inet1"):
+    """time.monotonic() of the first answer from ``address`` to a ping every 10 ms from ``src``, or
+    None when nothing answered within ``timeout`` seconds."""
+    proc = subprocess.Popen([LAB, "exec", src, "--", "ping", "-n", "-i", "0.01", "-W", "1",
+                             "-c", str(int(timeout * 100)), address],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if " bytes from " in line:
+                return time.monotonic()
+        return None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=20)

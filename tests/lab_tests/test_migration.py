@@ -13,7 +13,6 @@ import datetime
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 
@@ -28,53 +27,6 @@ GONE_WITHIN = 1.0
 UNDERLAY = {"node1": ("172.16.0.11", "fd0c:172:16::11"), "node2": ("172.16.0.12", "fd0c:172:16::12")}
 RESULTS = {}
 RESULTS_FILE = os.path.join(REPO, ".build", "lab-results", "migration.json")
-
-
-class Ping:
-    """ping -i 0.01 from inet1, bounded by its count (no -w: with a deadline ping stops at the first ICMP
-    error); stop() ends it early (SIGINT: ping prints its statistics) and returns (transmitted, received)."""
-
-    def __init__(self, lab, address, count=30000):
-        assert lab.wait_reachable(address), "{} does not answer before the migration".format(address)
-        self.proc = subprocess.Popen(
-            [lab.LAB, "exec", "inet1", "--", "ping", "-n", "-q", "-i", "0.01", "-c", str(count), "-W", "1", address],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
-        time.sleep(0.5)
-
-    def stop(self):
-        time.sleep(1.0)                 # replies still queued behind the moved VM come back late, not lost
-        still_running = self.proc.poll() is None
-        if still_running:
-            os.killpg(self.proc.pid, signal.SIGINT)
-        out, dummy = self.proc.communicate(timeout=20)
-        assert still_running, "the ping ended before the migration did (raise its count):\n" + out
-        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        assert m, out
-        return int(m.group(1)), int(m.group(2))
-
-
-class RouteMonitor:
-    """`ip -ts monitor route` on a lab host for the length of a migration (bounded by timeout)."""
-
-    def __init__(self, lab, host, seconds=120):
-        self.proc = subprocess.Popen([lab.LAB, "exec", host, "--", "timeout", "--foreground", str(seconds), "ip", "-ts", "monitor", "route"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                                     start_new_session=True)
-        time.sleep(0.3)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        return self.proc.communicate(timeout=20)[0]
-
-
-def first_via(text, prefix, via):
-    """Time (datetime, UTC) of the first route change to ``prefix`` via ``via`` in monitor output."""
-    for line in text.splitlines():
-        m = re.match(r"^\[(\S+)\] (\S+) .*\bvia (\S+) ", line)
-        if m and m.group(2) == prefix.split("/")[0] and m.group(3) == via:
-            return datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
-    return None
 
 
 def suspended_at(lab, node, since):
@@ -115,15 +67,15 @@ def vm(lab, site):
 def migrate_and_measure(lab, v4, v6, source, target, monkeypatch):
     monkeypatch.setenv("ANSIBLE_SHOW_CUSTOM_STATS", "1")
     since = lab.lab_exec(source, "date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
-    monitors = {h: RouteMonitor(lab, h) for h in ("core1", "rr1", "rr2")}
-    ping = Ping(lab, v4)
+    monitors = {h: lab.RouteMonitor(h) for h in ("core1", "rr1", "rr2")}
+    ping = lab.Ping(v4)
     t0 = time.time()
     result = run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=" + target)
     seconds = time.time() - t0
     sent, received = ping.stop()
     texts = {h: m.stop() for h, m in monitors.items()}
     left = suspended_at(lab, source, since)
-    moved = {h: first_via(texts[h], v4, UNDERLAY[target][0]) for h in texts}
+    moved = {h: lab.first_via(texts[h], v4, UNDERLAY[target][0]) for h in texts}
     assert all(moved.values()), "no route change of {} via {} on: {}".format(
         v4, target, [h for h, t in moved.items() if t is None])
     out = stats(result)
@@ -163,7 +115,7 @@ def test_phases_around_the_hypervisors_own_move(lab, vm):
     run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_phase=prepare")
     assert "network {}/32 route-map VMNET_MIGRATING".format(v4) in networks(lab, "node2")
     assert lab.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY["node1"][0]]     # not present on node2 yet
-    ping = Ping(lab, v4)
+    ping = lab.Ping(v4)
     lab.lab_exec("node1", "virsh", "migrate", "--live", "--persistent", "--undefinesource", VM,
                  "qemu+ssh://root@172.16.0.12/system", "tcp://172.16.0.12", timeout=300)
     wait_for("core1 to route {} via node2".format(v4),
