@@ -38,7 +38,8 @@ def test_200_vms_one_call_then_idempotent(netns, tmp_path):
     vms = vm_list(200)
     args = dict(vms=vms, state_dir=str(tmp_path))
     res = netns.module('vm_interface', args)
-    assert not res.get('failed'), res.get('msg')
+    if res.get('failed'):
+        pytest.fail(str(res.get('msg')), pytrace=False)
     assert res['changed'] is True
     assert len(res['interfaces']) == 200
     # no VM is present yet (nothing holds its tap): no routes (docs/architecture.md, "VM presence")
@@ -83,7 +84,9 @@ def test_check_mode_predicts_and_changes_nothing(netns, tmp_path):
     assert check['changed'] is True
     assert managed(netns) == {}
     assert os.listdir(str(tmp_path)) == []
-    assert len(check['diff']) == 5
+    # one diff per VM, and one for the anti-spoofing table (the VMs' interfaces and addresses join its sets)
+    assert [d['before_header'] for d in check['diff']] == [v['name'] for v in vms] + ['nftables table inet vmnet_ipfabric']
+    assert '(absent)' in check['diff'][-1]['before'] and 'vm_ipv4' in check['diff'][-1]['after']
     real = netns.module('vm_interface', args)
     assert real['changed'] is True
     assert real['commands'] == check['commands']
@@ -158,6 +161,7 @@ def test_restore_batch_recreates_state_in_fresh_namespace(make_netns, tmp_path):
 
     b.run('ip', '-force', '-batch', str(tmp_path / 'restore.batch'))
     b.run('sysctl', '-q', '-p', str(tmp_path / 'restore.sysctl'))
+    b.run('nft', '-f', str(tmp_path / 'restore.nft'))
 
     def snapshot(ns):
         out = {}
@@ -171,6 +175,8 @@ def test_restore_batch_recreates_state_in_fresh_namespace(make_netns, tmp_path):
 
     assert snapshot(a) == snapshot(b)
     assert len(snapshot(b)[0]) == 30
+    table = ('nft', 'list', 'table', 'inet', 'vmnet_ipfabric')
+    assert a.run(*table) == b.run(*table)
     # and the module sees the restored namespace as in sync (same state file)
     res = b.module('vm_interface', dict(vms=veths, kind='veth', state_dir=str(tmp_path)))
     assert res['changed'] is False, res['commands']
@@ -195,7 +201,8 @@ def test_1000_vms_single_batch(netns, tmp_path):
     """One call makes 1000 VMs, a second one has nothing to do (its speed: tests/benchmarks)."""
     vms = vm_list(1000)
     res = netns.module('vm_interface', dict(vms=vms, state_dir=str(tmp_path)))
-    assert not res.get('failed'), res.get('msg')
+    if res.get('failed'):
+        pytest.fail(str(res.get('msg')), pytrace=False)
     assert len(managed(netns)) == 1000
     res2 = netns.module('vm_interface', dict(vms=vms, state_dir=str(tmp_path)))
     assert res2['changed'] is False and res2['commands'] == []
