@@ -100,7 +100,7 @@ lab-test: lab-up
 
 # The reliability and resilience files alone (docs/reliability.md); `make test` runs them with the rest.
 RELIABILITY := tests/lab_tests/test_bad_input.py tests/lab_tests/test_faults.py tests/lab_tests/test_security.py \
-  tests/lab_tests/test_resilience.py
+  tests/lab_tests/test_resilience.py tests/lab_tests/test_max_prefix.py tests/lab_tests/test_anti_spoofing.py
 test-reliability: lab-up
 	@echo "== reliability and security lab tests"
 	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile $(RELIABILITY) \
