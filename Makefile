@@ -25,7 +25,7 @@ help:
 	@echo "make demo   bring up the lab, configure the fabric, create three VMs, print what happened"
 	@echo "make test   every test: unit, IPAM concurrency, sanity, lint, lab"
 	@echo "make bench  benchmarks (long; results in docs/benchmarks.md); make bench-load: 5,000 VMs"
-	@echo "make test-reliability  the lab's hostile-input, fault and security tests (about 20 min)"
+	@echo "make test-reliability  only the lab's hostile-input, fault, security, resilience and anti-spoofing tests (make test runs them too)"
 	@echo "make lab-up | lab-down | lab-status | build | clean"
 
 # --- set-up -----------------------------------------------------------------------------------
