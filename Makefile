@@ -14,7 +14,7 @@ LAB_WORKERS ?= 2
 # the demo's lab: instance $VMNET_LAB_INSTANCE (default 0, inventory inventories/lab)
 LAB_INV  := inventories/lab$(filter-out 0,$(VMNET_LAB_INSTANCE))
 APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debootstrap systemd-container iproute2 openssh-client \
-            git rsync util-linux procps ca-certificates nftables shellcheck
+            git rsync util-linux procps ca-certificates nftables shellcheck iperf3
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 

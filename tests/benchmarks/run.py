@@ -5,7 +5,7 @@
     .venv/bin/python tests/benchmarks/run.py [--quick] [--no-write] [--only NAME[,NAME]]
 
 --quick and --no-write are passed to every benchmark (each supports both); --only picks benchmarks
-by name (ipam, node_scale). Each benchmark writes its own section of docs/benchmarks.md. A failing
+by name (anti_spoofing, ipam, node_scale). Each benchmark writes its own section of docs/benchmarks.md. A failing
 benchmark does not stop the others; the exit status is non-zero if any failed.
 """
 import argparse
