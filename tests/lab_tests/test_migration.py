@@ -3,7 +3,8 @@
 libvirtds over the underlay) make-before-break, and the cutover needs nobody.
 
 A ping from inet1 every 10 ms runs through each migration. Measured and asserted: lost replies (at most
-10 each way, 100 ms; the original platform loses 3-5 s), core1's route moved to the node that runs the
+10, 100 ms, beyond the time qemu itself stopped the VM, which libvirt reports; the original platform
+loses 3-5 s), core1's route moved to the node that runs the
 VM, the source's path gone from both route reflectors within a second of the VM leaving it (libvirt
 suspending it for the last copy). Failures leave the VM running and reachable on the source and the
 target clean; requests that cannot be served are refused before anything changes, naming the field.
@@ -22,7 +23,22 @@ from conftest import INVENTORY, REPO, run_playbook, wait_established
 from fabric import wait_for
 
 VM = "migt"
+# replies the fabric may lose beyond the hypervisor's own downtime (qemu's, as libvirt reports it: under
+# TCG on a loaded machine it ranges from 50 ms to a second, which no network change can hide)
 MAX_LOST = int(os.environ.get("VMNET_MIGRATION_MAX_LOST", "10"))
+PING_INTERVAL_MS = 10
+
+
+def allowed_loss(downtime_ms):
+    """MAX_LOST replies (100 ms) on top of what the VM itself was stopped for."""
+    return MAX_LOST + -(-int(downtime_ms or 0) // PING_INTERVAL_MS)
+
+
+def downtime_ms(lab, target):
+    """qemu's downtime of the last migration to ``target`` (libvirt's completed job statistics)."""
+    out = lab.lab_exec(target, "virsh", "domjobinfo", "--completed", VM, check=False).stdout
+    m = re.search(r"Total downtime:\s+(\d+) ms", out)
+    return int(m.group(1)) if m else None
 GONE_WITHIN = 1.0
 UNDERLAY = {"node1": ("172.16.0.11", "fd0c:172:16::11"), "node2": ("172.16.0.12", "fd0c:172:16::12")}
 RESULTS = {}
@@ -91,10 +107,10 @@ def migrate_and_measure(lab, v4, v6, source, target, monkeypatch):
 
 
 @pytest.mark.parametrize("source, target", [("node1", "node2"), ("node2", "node1")], ids=["there", "back"])
-def test_live_migration_loses_at_most_10_replies(lab, vm, source, target, monkeypatch):
+def test_live_migration_loses_at_most_10_replies_beyond_qemus_downtime(lab, vm, source, target, monkeypatch):
     v4, v6 = vm
     result, row = migrate_and_measure(lab, v4, v6, source, target, monkeypatch)
-    assert row["lost"] <= MAX_LOST, row
+    assert row["lost"] <= allowed_loss(row["qemu_downtime_ms"]), row
     assert row["rr_source_gone_ms"] <= GONE_WITHIN * 1000, row
     assert lab.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY[target][0]]
     assert lab.core_routes("ipv6").get(v6 + "/128") == [UNDERLAY[target][1]]
@@ -135,8 +151,9 @@ def test_phases_around_the_hypervisors_own_move(lab, vm):
              lambda: lab.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY["node2"][0]], 10, interval=0.1)
     run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_phase=switch")
     sent, received = ping.stop()
-    RESULTS["phases node1->node2"] = {"lost": sent - received, "sent": sent}
-    assert sent - received <= MAX_LOST, RESULTS
+    down = downtime_ms(lab, "node2")
+    RESULTS["phases node1->node2"] = {"lost": sent - received, "sent": sent, "qemu_downtime_ms": down}
+    assert sent - received <= allowed_loss(down), RESULTS
     assert lab.core_routes("ipv6").get(v6 + "/128") == [UNDERLAY["node2"][1]]
     assert lab.vm_interface("node1", VM) is None
     assert not [line for line in lab.lab_exec("node1", "ip", "route", "show", "table", "4242").stdout.splitlines() if v4 in line]
