@@ -128,6 +128,7 @@ def test_live_migration_loses_at_most_10_replies_beyond_qemus_downtime(lab, vm, 
 def test_phases_around_the_hypervisors_own_move(lab, vm):
     """A platform that migrates the guest itself: prepare, its own virsh migrate, switch."""
     v4, v6 = vm
+    on_node1(lab, v4)
     run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_phase=prepare")
     assert "network {}/32 route-map VMNET_MIGRATING".format(v4) in networks(lab, "node2")
     assert lab.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY["node1"][0]]     # not present on node2 yet
@@ -161,6 +162,15 @@ def test_phases_around_the_hypervisors_own_move(lab, vm):
     run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node1")
 
 
+def on_node1(lab, v4):
+    """Each case starts with the VM running on node1: a case that failed half-way may have left it on
+    node2 (moved back here, so one failure does not fail the cases after it)."""
+    if lab.domstate("node1", VM) != "running" and lab.domstate("node2", VM) == "running":
+        run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node1")
+    assert lab.domstate("node1", VM) == "running", "{} does not run on node1 before the case".format(VM)
+    assert lab.wait_reachable(v4, timeout=60)
+
+
 def assert_untouched(lab, v4):
     """The VM runs on node1 as before, reachable; node2 holds nothing of it."""
     assert lab.domstate("node1", VM) == "running"
@@ -176,6 +186,7 @@ def assert_untouched(lab, v4):
 def test_libvirt_refusing_leaves_the_vm_on_the_source(lab, vm):
     """The target lacks the guest's kernel: its libvirt refuses the incoming domain."""
     v4, dummy = vm
+    on_node1(lab, v4)
     kernel = "/var/lib/vmnet-lab/guest/vmlinuz"
     lab.lab_exec("node2", "mv", kernel, kernel + ".away")
     try:
@@ -190,6 +201,7 @@ def test_libvirt_refusing_leaves_the_vm_on_the_source(lab, vm):
 
 def test_target_libvirtd_down_is_refused_before_anything_changes(lab, vm):
     v4, dummy = vm
+    on_node1(lab, v4)
     units = ["libvirtd.service", "libvirtd.socket", "libvirtd-ro.socket", "libvirtd-admin.socket"]
     lab.lab_exec("node2", "systemctl", "stop", *units)
     try:
@@ -204,6 +216,7 @@ def test_target_libvirtd_down_is_refused_before_anything_changes(lab, vm):
 def test_target_dying_mid_way_leaves_the_vm_on_the_source(lab, vm):
     """node2 dies (killed, links left up) while the guest's memory is being copied (10 MiB/s)."""
     v4, dummy = vm
+    on_node1(lab, v4)
     proc = subprocess.Popen(
         [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
          os.path.join(REPO, "playbooks", "vm_migrate.yml"),
@@ -235,6 +248,7 @@ def test_target_dying_mid_way_leaves_the_vm_on_the_source(lab, vm):
 
 def test_requests_that_cannot_be_served_are_refused(lab, vm):
     v4, dummy = vm
+    on_node1(lab, v4)
     bad = run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node9", check=False)
     assert bad.rc != 0 and "node: 'node9' is not a host of the group ipfabric_nodes" in bad.output, bad
     missing = run_playbook("vm_migrate.yml", "-e", "vm_name=nosuchvm", "-e", "node=node2", check=False)
