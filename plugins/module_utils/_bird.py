@@ -21,6 +21,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils._bgp_state import BgpReadError
+
 # The kernel protocol numbers of the VM routes (module_utils/_presence.py installs them): ``static`` for
 # a VM that lives here, 243 for a VM arriving with a migration until the switch. ``ip route replace``
 # changes one into the other in place, so BIRD sees one route change its attributes: an implicit replace
@@ -190,7 +192,9 @@ def bgp_lines(session):
 # birdc prints its own reply codes (-s, birdc -r ...): lines "0001 BIRD 2.0.12 ready." / "1002-..." are not
 # what is parsed here; the parsers take birdc's human output, as `birdc show ...` prints it.
 PROTO_HEAD_RE = re.compile(r'^(?P<name>\S+)\s+(?P<proto>\S+)\s+(?P<table>\S+)\s+(?P<state>up|down|start|stop|flush)'
-                           r'\s+(?P<since>\S+(?: \S+)?)\s*(?P<info>.*)$')
+                           r'\s+(?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?|\S+)\s*(?P<info>.*)$')
+STATUS_TIME_RE = re.compile(r'^Current server time is (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', re.M)
+STATUS_ROUTER_ID_RE = re.compile(r'^Router ID is (\S+)', re.M)
 ROUTE_HEAD_RE = re.compile(r'^(?P<net>\S+)?\s+(?P<type>unicast|unreachable|blackhole|prohibit)\s+\[(?P<proto>[^\s\]]+)'
                            r'(?: (?P<since>[^\]]*?))?(?: from (?P<from>\S+))?\]\s*(?P<primary>\*)?\s*\((?P<pref>[^)]*)\)'
                            r'(?:\s+\[(?P<extra>[^\]]*)\])?')
@@ -221,7 +225,7 @@ def parse_protocols(text):
                 continue
             cur = {'name': m.group('name'), 'proto': m.group('proto'), 'state': m.group('state'),
                    'since': m.group('since'), 'info': m.group('info').strip(), 'neighbor': None, 'local': None,
-                   'bgp_state': None, 'channels': {}}
+                   'bgp_state': None, 'local_as': None, 'channels': {}}
             out.append(cur)
             channel = None
             continue
@@ -230,15 +234,17 @@ def parse_protocols(text):
         s = line.strip()
         key, dummy, value = s.partition(':')
         value = value.strip()
-        if key == 'Channel':
+        if s.startswith('Channel '):
             channel = {'state': None, 'imported': None, 'exported': None, 'preferred': None}
-            cur['channels'][value] = channel
+            cur['channels'][s.split()[1]] = channel
         elif key == 'BGP state':
             cur['bgp_state'] = value
         elif key == 'Neighbor address':
             cur['neighbor'] = value
         elif key == 'Source address':
             cur['local'] = value
+        elif key == 'Local AS':
+            cur['local_as'] = _int(value)
         elif key == 'State' and channel is not None:
             channel['state'] = value
         elif key == 'Routes' and channel is not None:
@@ -369,3 +375,80 @@ def community_pairs(communities):
         if pair not in out:
             out.append(pair)
     return out
+
+
+# ---- reading BIRD's state (vmnet.ipfabric.bird_bgp) -----------------------------------------------
+
+class BirdReadError(BgpReadError):
+    """birdc failed or printed something that is not what was asked; ``commands``: those run so far."""
+
+    def __init__(self, message, commands=None):
+        BgpReadError.__init__(self, message)
+        self.commands = list(commands or [])
+
+
+def uptime_of(since, now):
+    """Seconds between BIRD's 'since' and 'Current server time' (both ISO, ``timeformat protocol iso
+    long``), or None when either has no date."""
+    import datetime
+    fmt = '%Y-%m-%d %H:%M:%S'
+    try:
+        a = datetime.datetime.strptime(since.split('.')[0], fmt)
+        b = datetime.datetime.strptime(now.split('.')[0], fmt)
+    except (AttributeError, ValueError):
+        return None
+    return max(0, int((b - a).total_seconds()))
+
+
+def read(req, run, birdc):
+    """One read of BIRD's BGP state in frr_bgp's normalized shape: (commands, state). ``req`` is a
+    _bgp_state.Request; ``run(argv)`` -> (rc, out, err); ``birdc`` the argv that starts birdc. Reads
+    ``show status`` and ``show protocols all``; with ``req.rib`` BIRD's tables (``show route all``) and what
+    it exports to each route reflector (``show route export PROTOCOL all``)."""
+    cmds = []
+
+    def birdc_cmd(text):
+        cmds.append(text)
+        rc, out, err = run(list(birdc) + text.split())
+        out = out or ''
+        if rc != 0 or 'Unable to connect' in out or not out.startswith('BIRD '):
+            what = ((err or '').strip() or out.strip() or 'no output')[:300]
+            raise BirdReadError('birdc %s failed (rc %s): %s' % (text, rc, what), cmds)
+        return out
+
+    status = birdc_cmd('show status')
+    now = STATUS_TIME_RE.search(status)
+    router_id = STATUS_ROUTER_ID_RE.search(status)
+    protocols = parse_protocols(birdc_cmd('show protocols all'))
+    sessions = sessions_of(protocols)
+    for s in sessions:
+        s['uptime'] = uptime_of(s.pop('since'), now.group(1) if now else None) if s['state'] == 'Established' else None
+        s.pop('since', None)
+    state = {'sessions': [s for s in sessions if s['afi'] in req.afi], 'speakers': {}, 'rib': None, 'routes': None}
+    by_proto = {}
+    for p in protocols:
+        if p['proto'] == 'BGP' and p.get('neighbor'):
+            afis = [a for a in p['channels'] if a in AFIS]
+            for afi in afis:
+                if afi in req.afi:
+                    state['speakers'][afi] = {'router_id': router_id.group(1) if router_id else None,
+                                              'asn': _local_as(p)}
+                    by_proto[p['name']] = (afi, str(ipaddress.ip_address(p['neighbor'].split('%')[0])))
+    if req.rib:
+        table = parse_routes(birdc_cmd('show route all'))
+        exported = {}
+        for name, (afi, dummy) in sorted(by_proto.items()):
+            for prefix, routes in parse_routes(birdc_cmd('show route export %s all' % name)).items():
+                exported.setdefault(prefix, routes)
+        only = set(req.prefixes) if req.prefixes else None
+        rib = rib_of(table, exported, dict((n, peer) for n, (a, peer) in by_proto.items()))
+        state['rib'] = dict((afi, {}) for afi in req.afi)
+        for prefix, paths in rib.items():
+            afi = 'ipv6' if ':' in prefix else 'ipv4'
+            if afi in state['rib'] and (only is None or prefix in only):
+                state['rib'][afi][prefix] = paths
+    return cmds, state
+
+
+def _local_as(protocol):
+    return protocol.get('local_as')

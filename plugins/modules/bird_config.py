@@ -108,6 +108,7 @@ reconfigure:
   sample: Reconfigured
 '''
 
+import difflib
 import os
 import re
 import tempfile
@@ -215,8 +216,10 @@ def main():
         module.exit_json(**result)
     result['changed'] = True
     if module._diff:
-        result['diff'] = dict(before_header=p['dest'], after_header=p['dest'] + ' (new)',
-                              before=_bird.mask(before or ''), after=_bird.mask(content))
+        # prepared: the content is a no_log value, which Ansible would blank out of a before/after diff
+        result['diff'] = dict(prepared=''.join(difflib.unified_diff(
+            _bird.mask(before or '').splitlines(True), _bird.mask(content).splitlines(True),
+            p['dest'], p['dest'] + ' (new)')))
     if module.check_mode:
         module.exit_json(**result)
 
