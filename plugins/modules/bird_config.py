@@ -18,7 +18,7 @@ description:
     C(birdc configure), without a restart. The node role renders its BIRD config and gives it here.
   - The candidate is checked first with C(bird -p -c CANDIDATE) (BIRD's own parser, every filter and
     protocol option included). A config BIRD rejects fails the module with BIRD's message (file and line)
-    and changes nothing: neither O(dest) nor the running BIRD.
+    and changes nothing, neither O(dest) nor the running BIRD.
   - When the candidate differs from O(dest), O(dest) is replaced (atomically) and C(birdc configure
     "DEST") run. BIRD applies a new config in place; a protocol whose options did not change keeps its
     session, one whose filters changed re-evaluates its routes without a session reset. If BIRD refuses

@@ -91,7 +91,7 @@ options:
           - The VM is arriving with a migration (set by playbooks/vm_migrate.yml on the target node of a BIRD node,
             cleared by its switch). While it is present, its routes carry the kernel protocol 243 instead of
             C(static); a BIRD node announces such a route with the lower local-preference (docs/migration.md).
-            Changing it changes the routes in place (C(ip route replace)): nothing is withdrawn.
+            Changing it changes the routes in place (C(ip route replace)); nothing is withdrawn.
         type: bool
         default: false
       leaving_to:
