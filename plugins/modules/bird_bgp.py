@@ -90,7 +90,7 @@ options:
     description: BIRD's control socket, when not the default of the distribution's build.
     type: path
 requirements:
-  - BIRD 2 with birdc, configured with C(timeformat protocol iso long) for RV(sessions[].uptime) (the node role does)
+  - BIRD 2 with birdc, configured with C(timeformat protocol iso long) for the sessions' C(uptime) in RV(sessions) (the node role does)
 seealso:
   - module: vmnet.ipfabric.frr_bgp
   - module: vmnet.ipfabric.bird_config

@@ -51,7 +51,7 @@ options:
     required: true
   group:
     description:
-      - The group of O(dest) (mode C(0640)): the group BIRD runs as, which must read it.
+      - The group of O(dest) (mode C(0640)), the group BIRD runs as, which must read it.
     type: str
     default: bird
   force:

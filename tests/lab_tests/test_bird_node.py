@@ -100,7 +100,7 @@ def test_vm_on_the_bird_node_is_reachable_via_node3(vm):
     assert fabric.core_routes("ipv6").get(v6 + "/128") in ([UNDERLAY[NODE][1]], [UNDERLAY[NODE][0]]), \
         fabric.core_routes("ipv6")
     # learnt from the kernel and exported with the cluster's community to both route reflectors
-    for proto in [p for p in bird_sessions(NODE)]:
+    for proto in list(bird_sessions(NODE)):
         out = birdc("show", "route", "export", proto)
         assert (v4 if proto.startswith("rr4") else v6) in out, (proto, out)
     # nothing was added to BIRD's config for the VM: the kernel route is all it needs
