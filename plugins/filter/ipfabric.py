@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bird
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 
@@ -127,6 +128,52 @@ def frr_peer_group(group):
     if unknown:
         raise AnsibleFilterError("peer group %s: unknown key(s) %s" % (group["name"], ", ".join(unknown)))
     return _frr.peer_group_lines(group)
+
+
+def bird_pool_function(pools, name, family="ipv4"):
+    """A BIRD function ``NAME()`` that is true for a host route (/32 or /128) inside the pools of one family:
+    the exclusions inside the written entries first, then the entries (module_utils/_bird.py). The same
+    policy as the FRR prefix-lists and the Junos route-filters, from the same pool model."""
+    family = _family(family)
+    if not isinstance(name, str) or not _bird.SYMBOL_RE.match(name):
+        raise AnsibleFilterError("BIRD function name %r is not a BIRD symbol" % (name,))
+    permit, deny = _pool_policy(pools, family)
+    return _bird.pool_function_lines(name, family, [str(n) for n in permit], [str(n) for n in deny])
+
+
+def bird_bfd(profile, name="vmnet_bfd"):
+    """BIRD's ``protocol bfd`` with the fabric's timers and ``profile`` over them (module_utils/_bird.py)."""
+    try:
+        return _bird.bfd_lines(profile, name)
+    except (_bird.BirdError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def bird_bgp(session):
+    """One BIRD ``protocol bgp`` towards a route reflector (module_utils/_bird.py)."""
+    if not isinstance(session, dict):
+        raise AnsibleFilterError("bgp session: %r is not a dict" % (session,))
+    missing = sorted({"afi", "peer", "source", "asn", "import_filter", "export_filter"} - set(session))
+    unknown = sorted(set(session) - {"afi", "peer", "source", "asn", "password", "bfd", "graceful_restart", "timers",
+                                     "import_filter", "export_filter"})
+    if missing or unknown:
+        raise AnsibleFilterError("bgp session: %s" % "; ".join(
+            x for x in ("missing key(s) " + ", ".join(missing) if missing else "",
+                        "unknown key(s) " + ", ".join(unknown) if unknown else "") if x))
+    try:
+        return _bird.bgp_lines(session)
+    except (_bird.BirdError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
+def bird_communities(value):
+    """The cluster's community (``ASN:VALUE``, a well-known name, or a list of them) as the pairs BIRD's
+    ``bgp_community.add((A, B))`` takes."""
+    text = bgp_community(value)
+    try:
+        return [list(p) for p in _bird.community_pairs(text.split())]
+    except _bird.BirdError as exc:
+        raise AnsibleFilterError(str(exc)) from None
 
 
 def junos_route_filters(pools, family="ipv4", match="orlonger"):
@@ -299,6 +346,10 @@ class FilterModule(object):
         return {
             "ipfabric_pool_cidrs": pool_cidrs,
             "ipfabric_frr_prefix_list": frr_prefix_list,
+            "ipfabric_bird_pool_function": bird_pool_function,
+            "ipfabric_bird_bfd": bird_bfd,
+            "ipfabric_bird_bgp": bird_bgp,
+            "ipfabric_bird_communities": bird_communities,
             "ipfabric_frr_bfd_profile": frr_bfd_profile,
             "ipfabric_frr_graceful_restart": frr_graceful_restart,
             "ipfabric_frr_peer_group": frr_peer_group,

@@ -551,11 +551,17 @@ class WaitTimeout(Exception):
         self.result = result
 
 
-def gather(req, run, vtysh='vtysh', me='this host', clock=None, sleep=None):
+def gather(req, run, vtysh='vtysh', me='this host', clock=None, sleep=None, reader=None, unreadable=None):
     """Read once, or with ``req.wait`` read every ``req.interval`` s until the condition holds. Returns the
     result dict (sessions, speakers, rib, routes, commands, and wait: {condition, met, seconds, reads, seen}).
     Raises BgpReadError (a read failed, no wait) or WaitTimeout (gave up). ``clock`` and ``sleep`` default
-    to time.monotonic and time.sleep."""
+    to time.monotonic and time.sleep. ``reader(req, run)`` -> (command texts, state) reads another speaker
+    (module_utils/_bird.py for BIRD), ``unreadable`` is then its cause text for a read that failed (with %s)."""
+    if reader is None:
+        def reader(req_, run_):
+            cmds_, state_ = read(req_, run_, vtysh)
+            return [c[3] for c in cmds_], state_
+    unreadable = unreadable or 'FRR could not be read: %s (is FRR running, with bgpd, on this host?)'
     clock = clock or time.monotonic
     sleep = sleep or time.sleep
     start = clock()
@@ -564,13 +570,13 @@ def gather(req, run, vtysh='vtysh', me='this host', clock=None, sleep=None):
     while True:
         reads += 1
         try:
-            cmds, state = read(req, run, vtysh)
+            cmds, state = reader(req, run)
             last_error = None
         except BgpReadError as exc:
             if req.wait is None:
                 raise
-            cmds, state, last_error = commands(req), None, str(exc)
-        result = {'commands': [c[3] for c in cmds]}
+            cmds, state, last_error = getattr(exc, 'commands', None) or [c[3] for c in commands(req)], None, str(exc)
+        result = {'commands': list(cmds)}
         if state is not None:
             result.update(state)
         if req.wait is None:
@@ -578,8 +584,7 @@ def gather(req, run, vtysh='vtysh', me='this host', clock=None, sleep=None):
         if state is not None:
             met, seen, causes = evaluate(req, state, me)
         else:
-            met, seen, causes = False, ['the read failed: %s' % last_error], [
-                'FRR could not be read: %s (is FRR running, with bgpd, on this host?)' % last_error]
+            met, seen, causes = False, ['the read failed: %s' % last_error], [unreadable % last_error]
         elapsed = clock() - start
         result['wait'] = {'condition': req.wait, 'met': met, 'seconds': round(elapsed, 1), 'reads': reads,
                           'seen': seen}

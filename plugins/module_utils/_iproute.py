@@ -14,6 +14,7 @@ import json
 import os
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils._names import vm_from_alias
+from ansible_collections.vmnet.ipfabric.plugins.module_utils._presence import VM_ROUTE_PROTOS
 
 NO_JSON_MSG = ('iproute2 on this node does not produce JSON output (`ip -json` failed or printed no JSON); '
                'vmnet.ipfabric.vm_interface needs iproute2 >= 4.14 with JSON support '
@@ -60,7 +61,7 @@ class Link(object):
         self.carrier = carrier   # LOWER_UP: a tap held open by its qemu, a veth whose peer is up
         self.peer = peer
         self.addresses = set()   # 'ADDR/LEN' strings, both families
-        self.routes = set()      # 'PREFIX/LEN' of proto static /32 and /128 routes via this link
+        self.routes = {}         # 'PREFIX/LEN' -> kernel protocol of the VM routes (/32, /128) via this link
 
     @property
     def vm(self):
@@ -98,7 +99,7 @@ def parse_state(link_json, addr_json, route4_json, route6_json):
             link.addresses.add('%s/%s' % (a['local'], a.get('prefixlen')))
     for family, data in ((4, route4_json), (6, route6_json)):
         for r in data:
-            if r.get('protocol') != 'static' or r.get('type', 'unicast') != 'unicast':
+            if str(r.get('protocol')) not in VM_ROUTE_PROTOS or r.get('type', 'unicast') != 'unicast':
                 continue
             link = links.get(r.get('dev'))
             dst = host_prefix(r.get('dst', ''), family)
@@ -107,7 +108,7 @@ def parse_state(link_json, addr_json, route4_json, route6_json):
             plen = int(dst.rsplit('/', 1)[1])
             if plen != (32 if family == 4 else 128):
                 continue
-            link.routes.add(dst)
+            link.routes[dst] = str(r.get('protocol'))
     return links
 
 

@@ -39,6 +39,18 @@ AGENT_PID_FILE = 'presence-agent.pid'
 HANDOVER_TABLE = 4242
 HANDOVER_RULE_PRIORITY = 1000
 ROUTE_PROTO = 'static'
+# The kernel protocol of the routes of a VM that is arriving with a migration (spec 'migrating', set on the
+# target by vm_migrate.yml's prepare phase, cleared by its switch): a BIRD node announces such a route with
+# the lower local-preference (module_utils/_bird.py, roles/node/templates/bird.conf.j2); FRR ignores it (its
+# network statement carries route-map VMNET_MIGRATING instead). `ip route replace` turns one into the
+# other in place: BIRD sees the route change, the route reflectors an implicit replace, nobody a withdraw.
+MIGRATING_PROTO = '243'
+VM_ROUTE_PROTOS = (ROUTE_PROTO, MIGRATING_PROTO)
+
+
+def route_proto(spec):
+    """The kernel protocol of the main-table routes of the VM of ``spec``."""
+    return MIGRATING_PROTO if spec.get('migrating') else ROUTE_PROTO
 
 
 def is_present(link, vm, suspended):
@@ -68,8 +80,11 @@ def main_route_lines(spec, have, present):
     """``ip -batch`` lines that bring the main-table routes of one VM interface to the rule."""
     ifname = spec['interface']
     want, dummy = wanted_routes(spec, present)
-    lines = ['route del %s dev %s proto %s' % (r, ifname, ROUTE_PROTO) for r in sorted(set(have) - set(want))]
-    lines += ['route replace %s dev %s proto %s' % (r, ifname, ROUTE_PROTO) for r in want if r not in have]
+    proto = route_proto(spec)
+    # have: {prefix: kernel protocol} (a plain set of prefixes: every one with ROUTE_PROTO)
+    have = have if isinstance(have, dict) else dict((r, ROUTE_PROTO) for r in have)
+    lines = ['route del %s dev %s proto %s' % (r, ifname, have[r]) for r in sorted(set(have) - set(want))]
+    lines += ['route replace %s dev %s proto %s' % (r, ifname, proto) for r in want if have.get(r) != proto]
     return lines
 
 

@@ -46,8 +46,8 @@ def _sorted_addrs(addrs):
     return sorted(set(addrs), key=lambda a: (ipaddress.ip_network(a).version, ipaddress.ip_network(a)))
 
 
-def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=(), leaving_to=None):
-    return {
+def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=(), leaving_to=None, migrating=False):
+    spec = {
         'vm': vm,
         'interface': _names.interface_name(vm),
         'peer': _names.peer_name(vm) if kind == 'veth' else None,
@@ -59,6 +59,11 @@ def make_spec(vm, kind, gw4, gw6, mac, ipv4=(), ipv6=(), leaving_to=None):
         'gateway_mac': mac,
         'leaving_to': leaving_to or None,
     }
+    if migrating:
+        # arriving with a migration: its routes carry the kernel protocol MIGRATING_PROTO (module_utils/_presence.py);
+        # kept only when set, so the state files of nodes without a migration stay as they were
+        spec['migrating'] = True
+    return spec
 
 
 def _leaving_to(value, field):
@@ -119,9 +124,12 @@ def validate_vms(vms, default_state, kind, gw4, gw6, mac):
                                         % (f, norm, claims[norm][0], claims[norm][1], name))
                     claims[norm] = (name, f)
                 out.append(norm)
+        migrating = item.get('migrating')
+        if migrating is not None and not isinstance(migrating, bool):
+            raise PlanError('%s.migrating: %r must be true or false' % (field, migrating))
         if state == 'present':
             present.append(make_spec(name, kind, gw4, gw6, mac, v4, v6,
-                                     _leaving_to(item.get('leaving_to'), field + '.leaving_to')))
+                                     _leaving_to(item.get('leaving_to'), field + '.leaving_to'), migrating))
         else:
             absent.append(name)
     collisions = _names.find_collisions([s['vm'] for s in present] + absent)

@@ -95,6 +95,14 @@ options:
           - State of this VM's interface; defaults to the top-level O(state).
         type: str
         choices: [present, absent]
+      migrating:
+        description:
+          - The VM is arriving with a migration (set by playbooks/vm_migrate.yml on the target node of a BIRD node,
+            cleared by its switch). While it is present, its routes carry the kernel protocol 243 instead of
+            C(static); a BIRD node announces such a route with the lower local-preference (docs/migration.md).
+            Changing it changes the routes in place (C(ip route replace)); nothing is withdrawn.
+        type: bool
+        default: false
       leaving_to:
         description:
           - The underlay addresses of the node this VM is migrating to (set by playbooks/vm_migrate.yml on the
@@ -253,6 +261,11 @@ interfaces:
       type: bool
       returned: with O(state=gathered)
       sample: false
+    migrating:
+      description: With O(state=gathered), whether the VM is recorded as arriving with a migration (see O(vms[].migrating)).
+      type: bool
+      returned: with O(state=gathered)
+      sample: false
     leaving_to:
       description: With O(state=gathered), the migration target recorded for the VM (see O(vms[].leaving_to)).
       type: dict
@@ -403,7 +416,8 @@ def gathered(live, known, suspended):
                     'ipv6': list(spec.get('ipv6') or view['ipv6']), 'routes': view['ipv4'] + view['ipv6'],
                     'state': 'present', 'changed': False, 'mac': link.mac, 'up': link.up, 'carrier': link.carrier,
                     'present': _presence.is_present(link, vm, suspended), 'suspended': vm in suspended,
-                    'leaving_to': spec.get('leaving_to'), 'addresses': view['addresses'],
+                    'leaving_to': spec.get('leaving_to'), 'migrating': bool(spec.get('migrating')),
+                    'addresses': view['addresses'],
                     'in_state_file': vm in known})
     return out
 
@@ -443,6 +457,7 @@ def main():
                 ipv6=dict(type='list', elements='str', default=[]),
                 state=dict(type='str', choices=['present', 'absent']),
                 leaving_to=dict(type='dict', options=dict(ipv4=dict(type='str'), ipv6=dict(type='str'))),
+                migrating=dict(type='bool', default=False),
             )),
             kind=dict(type='str', choices=['tap', 'veth'], default='tap'),
             gateway_ipv4=dict(type='str', default='10.0.0.1'),

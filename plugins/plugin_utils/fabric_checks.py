@@ -13,6 +13,14 @@ from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_model import
 from ansible_collections.vmnet.ipfabric.plugins.plugin_utils.fabric_parsers import AFIS, afi_of, host_prefix
 
 
+# why a VM prefix of a node is not in what the node announces, per BGP speaker
+NOT_ANNOUNCED = {
+    "frr": "network statement present but not announced (not in the BGP RIB: no route for it, import-check)",
+    "bird": "not exported to the route reflectors (BIRD exports the VM routes it learns from the kernel: a route "
+            "on the VM's interface, proto static or 243, inside the pools; is the VM present?)",
+}
+
+
 @dataclass
 class Expected:
     """What the model says should be: derived once, read by every check."""
@@ -103,8 +111,9 @@ def check_nodes(exp):
                 elif node["networks_read"] and p not in node["networks"]:
                     findings.append(finding("missing_announcement", n, "no FRR network statement", prefix=p, vm=vm["vm"]))
                 elif node["bgp"].get(afi_of(p)) is not None and not _local(node, p):
-                    findings.append(finding("missing_announcement", n, "network statement present but not announced "
-                                            "(not in the BGP RIB: no route for it, import-check)", prefix=p, vm=vm["vm"]))
+                    findings.append(finding("missing_announcement", n, NOT_ANNOUNCED.get(node.get("flavour"),
+                                                                                         NOT_ANNOUNCED["frr"]),
+                                            prefix=p, vm=vm["vm"]))
         mine = {p for vm in node["vms"].values() for p in vm["prefixes"]}
         for p in sorted(node["networks"] - mine):
             vm_elsewhere = exp.prefixes.get(p)

@@ -166,7 +166,8 @@ def render_svg(view, findings, title="vmnet.ipfabric fabric", generated=""):
                                         if r["reachable"] else "not read"])
     for n in nodes:
         x, y, w, hh = pos[n["name"]]
-        host_box(n, "node", ["node  " + _v4(n), "%d VM%s" % (len(n["vms"]), "" if len(n["vms"]) == 1 else "s")])
+        host_box(n, "node", ["node %s  %s" % (_speaker(n), _v4(n)),
+                             "%d VM%s" % (len(n["vms"]), "" if len(n["vms"]) == 1 else "s")])
         out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ccc"/>' % (x + 10, y + 66, x + w - 10, y + 66))
         if not n["vms"]:
             out.append(_t(x + w / 2, y + 100, "no VMs" if n["reachable"] else "not read", size=11, fill="#999"))
@@ -219,6 +220,11 @@ def _md(text):
     return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
 
 
+def _speaker(node):
+    """The node's BGP speaker as the report names it: FRR or BIRD."""
+    return {"bird": "BIRD"}.get(node.get("flavour") or "frr", "FRR")
+
+
 def _rows(view, findings, allocations):
     f_rows = [[f["severity"], f["kind"], f["where"], f.get("prefix") or "", f.get("vm") or "", f["detail"]]
               for f in findings]
@@ -240,7 +246,7 @@ def _rows(view, findings, allocations):
         host_rows.append([r["name"], "route reflector", "yes" if r["reachable"] else "NO",
                           "%s IPv4 / %s IPv6 prefixes received" % (r["received"]["ipv4"], r["received"]["ipv6"])])
     for n in view["nodes"]:
-        host_rows.append([n["name"], "node", "yes" if n["reachable"] else "NO",
+        host_rows.append([n["name"], "node (%s)" % _speaker(n), "yes" if n["reachable"] else "NO",
                           "%d VM%s" % (len(n["vms"]), "" if len(n["vms"]) == 1 else "s")])
     return f_rows, s_rows, vm_rows, host_rows
 

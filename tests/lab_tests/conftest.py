@@ -92,12 +92,41 @@ def lab():
 BGP_SPEAKERS = ("core1", "rr1", "rr2", "node1", "node2", "node3")
 
 
+def bird_nodes():
+    """The lab nodes whose BGP speaker is BIRD now (ipfabric_bgp_daemon: bird in the lab's inventory)."""
+    try:
+        with open(os.path.join(INVENTORY, "hosts.yml")) as f:
+            text = f.read()
+    except OSError:
+        return []
+    return re.findall(r"^ {8}(\S+):\n(?: {10}.*\n)*? {10}ipfabric_bgp_daemon: bird$", text, re.M)
+
+
+def bird_sessions(host):
+    """{protocol name: (state, since)} of the BGP protocols of BIRD on ``host`` (birdc show protocols)."""
+    out = fabric.lab_exec(host, "birdc", "show", "protocols", check=False).stdout
+    sessions = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "BGP":
+            sessions[fields[0]] = (fields[6] if len(fields) > 6 else fields[3], fields[4] + " " + fields[5])
+    return sessions
+
+
 def wait_established(timeout=90):
-    """Wait (bounded) until every BGP session of every lab host is Established; return the stragglers."""
+    """Wait (bounded) until every BGP session of every lab host is Established; return the stragglers.
+    A BIRD node's sessions are read with birdc (its BGP protocols, Established, and at least one)."""
     deadline = time.monotonic() + timeout
     while True:
         down = []
+        bird = bird_nodes()
         for host in BGP_SPEAKERS:
+            if host in bird:
+                sessions = bird_sessions(host)
+                down += [(host, name, state) for name, (state, dummy) in sessions.items() if state != "Established"]
+                if not sessions:
+                    down.append((host, "bird", "no BGP protocol"))
+                continue
             summary = fabric.vtysh_json(host, "show bgp summary json")
             for family in ("ipv4Unicast", "ipv6Unicast"):
                 for peer, info in summary.get(family, {}).get("peers", {}).items():

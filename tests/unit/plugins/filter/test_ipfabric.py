@@ -27,7 +27,18 @@ def test_every_filter_registered():
         "ipfabric_frr_bfd_profile", "ipfabric_frr_graceful_restart", "ipfabric_frr_peer_group",
         "ipfabric_peer_addresses", "ipfabric_underlay_network", "ipfabric_interface_name", "ipfabric_peer_name",
         "ipfabric_bgp_community", "ipfabric_sysctl_drift", "ipfabric_firewalld_rich_rule",
+        "ipfabric_bird_pool_function", "ipfabric_bird_bfd", "ipfabric_bird_bgp", "ipfabric_bird_communities",
     }
+
+
+def test_bird_pool_function_from_the_same_pools():
+    lines = f.bird_pool_function(POOLS, "vmnet_pool4", "ipv4")
+    assert lines[0] == "function vmnet_pool4()"
+    assert "198.51.100.1/32" in lines[2] and "return false" in lines[2]          # the exclusion first
+    assert "198.51.100.0/24{32,32}" in lines[3] and "192.0.2.7/32" in lines[3]
+    assert f.bird_pool_function(POOLS, "vmnet_pool6", "ipv6")[-2] == "  return net ~ [ 2001:db8:100::/64{128,128} ];"
+    with pytest.raises(AnsibleFilterError):
+        f.bird_pool_function(POOLS, "bad name", "ipv4")
 
 
 # public less its exclusion 198.51.100.1: the /24 splits into the CIDRs around the hole
