@@ -188,7 +188,9 @@ def test_bird_killed_comes_back_and_the_vm_stays_reachable(vm):
     lost = {"ipv4": results[0][0] - results[0][1], "ipv6": results[1][0] - results[1][1]}
     record("bird-killed-on-node3", {"sent": [r[0] for r in results], "lost_ipv4": lost["ipv4"],
                                     "lost_ipv6": lost["ipv6"], "recovered_s": round(took, 1)})
-    assert fabric.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY[NODE][0]]
+    # a restarted BIRD exports once its kernel protocol has scanned the routes again: bounded wait
+    fabric.wait_for("core1 to route {} via {} again".format(v4, NODE),
+                    lambda: fabric.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY[NODE][0]], 60)
     assert fabric.wait_reachable(v4, timeout=30) and fabric.wait_reachable(v6, timeout=30)
     # The FRR node loses nothing (test_resilience.py: bfdd outlives bgpd, graceful restart keeps the routes).
     # BIRD's BFD dies with it, so the route reflectors drop the node's routes at once and the VM is
