@@ -150,8 +150,10 @@ def main():
         label = "none" if n == 0 else "{} VM{}".format(n, "s" if n > 1 else "")
         rows.append("| {} | {:,.0f} | {:,.0f} | {} |".format(label, med[n], ns, "-" if n == 0 else "{:+.0f} ns ({:+.1f} %)".format(
             delta, 100.0 * (med[0] / med[n] - 1))))
-    text = "\n".join(rows) + "\n\nRuns alternated in one process; {} s each, 64-byte UDP (iperf3) from a VM namespace through the node namespace. Load average before: {}; after: {} ({} cores).\n".format(
-        opts.seconds, load_before, load_after, os.cpu_count())
+    text = "\n".join(rows) + (
+        "\n\nRuns alternated in one process; {} s each, 64-byte UDP (iperf3) from a VM namespace through the "
+        "node namespace. Load average before: {}; after: {} ({} cores).\n").format(
+            opts.seconds, load_before, load_after, os.cpu_count())
     print(text)
     if not opts.no_write:
         section = ("## Anti-spoofing\n\nProduced by `python tests/benchmarks/anti_spoofing_bench.py`: what the "

@@ -39,6 +39,8 @@ def downtime_ms(lab, target):
     out = lab.lab_exec(target, "virsh", "domjobinfo", "--completed", VM, check=False).stdout
     m = re.search(r"Total downtime:\s+(\d+) ms", out)
     return int(m.group(1)) if m else None
+
+
 GONE_WITHIN = 1.0
 UNDERLAY = {"node1": ("172.16.0.11", "fd0c:172:16::11"), "node2": ("172.16.0.12", "fd0c:172:16::12")}
 RESULTS = {}
