@@ -18,6 +18,7 @@ Every wait is bounded and says what it waited for; the figures go to .build/lab-
 import datetime
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -182,11 +183,14 @@ def test_dead_node_loses_its_routes_within_a_second(site, how):
     others = {p: nh for p, nh in fabric.core_routes("ipv4").items() if UNDERLAY["node2"][0] not in nh}
     monitor = fabric.RouteMonitor("core1", 60)
     try:
-        since = datetime.datetime.now(datetime.timezone.utc)
         dying = subprocess.run([fabric.LAB, "kill" if how == "killed" else "freeze", "node2"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                universal_newlines=True, timeout=60, check=False)
         assert dying.returncode == 0, dying.stdout
+        # timed from the moment the lab sent the signal (not from starting the lab tool)
+        m = re.search(r"node2 (?:killed|frozen) at (\d+\.\d+)", dying.stdout)
+        assert m, dying.stdout
+        since = datetime.datetime.fromtimestamp(float(m.group(1)), datetime.timezone.utc)
         fabric.wait_for("core1 to drop every route of node2's VMs", lambda: core_has_none(prefixes), 20, 0.1)
         text = monitor.stop()
         took = _last_withdrawal(text, prefixes, "node2", since)
@@ -202,12 +206,13 @@ def test_dead_node_loses_its_routes_within_a_second(site, how):
             subprocess.run([fabric.LAB, "thaw", "node2"], check=False)
         else:
             subprocess.run([fabric.LAB, "reboot", "node2"], check=False)
-    if how == "frozen":
-        # thawed, it comes back by itself: BFD and BGP up again, the routes announced again
-        fabric.wait_for("node2's VM routes back on core1 after the thaw",
-                        lambda: len(core_via(prefixes, "node2")) == 3, 90, 1)
-    assert not wait_established(120), "sessions of node2 not back"
-    delete(names)
+        if how == "frozen":
+            # thawed, it comes back by itself: BFD and BGP up again, the routes announced again
+            fabric.wait_for("node2's VM routes back on core1 after the thaw",
+                            lambda: len(core_via(prefixes, "node2")) == 3, 90, 1)
+        down = wait_established(120)
+        delete(names)       # also when an assertion failed: the VMs must not outlive the case
+    assert not down, "sessions of node2 not back: {}".format(down)
 
 
 def test_vm_restarted_on_another_node_is_reachable_within_two_seconds(site):
