@@ -58,14 +58,6 @@ def load_state(path):
     return vms
 
 
-def read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
 def write_atomic(path, text, mode=0o644):
     d = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)

@@ -116,45 +116,15 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bird
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _files
 
 OK_RE = re.compile(r'^(Reconfigured|Reconfiguration in progress|Reconfiguration already in progress, queueing new config'
                    r'|Reconfiguration confirmed)\b', re.M)
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
 def _text(rc, out, err):
     text = '\n'.join(t.strip() for t in (out or '', err or '') if t and t.strip())
     return _bird.mask(text) or 'rc=%d, no output' % rc
-
-
-def write_file(path, text, group):
-    """Write ``text`` to ``path`` atomically, mode 0640, owner root, the given group (when it exists)."""
-    import grp
-    d = os.path.dirname(path) or '.'
-    if not os.path.isdir(d):
-        os.makedirs(d, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.vmnet-bird.', dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            gid = 0
-        os.chown(tmp, 0, gid)
-        os.chmod(tmp, 0o640)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Birdc(object):
@@ -190,7 +160,7 @@ def main():
     birdc = Birdc(module, p['birdc'] or module.get_bin_path('birdc', required=True, opt_dirs=['/usr/sbin', '/sbin']),
                   p['socket'])
     content = p['content'] if p['content'].endswith('\n') else p['content'] + '\n'
-    before = _read(p['dest'])
+    before = _files.read_text(p['dest'])
     result['dest_changed'] = before != content
 
     # 1. BIRD's own parser on the candidate (in the directory of dest: relative includes resolve the same)
@@ -225,7 +195,7 @@ def main():
 
     # 2. the file, then the running BIRD; a refusal puts the previous file back
     try:
-        write_file(p['dest'], content, p['group'])
+        _files.keep_file(p['dest'], content, p['group'])
     except (IOError, OSError) as e:
         module.fail_json(msg='dest: cannot write %s: %s; nothing changed' % (p['dest'], e), **result)
     if not result['running']:
@@ -241,7 +211,7 @@ def main():
         os.unlink(p['dest'])
         module.fail_json(msg='%s; %s removed, BIRD runs its previous config' % (problem, p['dest']), **result)
     try:
-        write_file(p['dest'], before, p['group'])
+        _files.keep_file(p['dest'], before, p['group'])
     except (IOError, OSError) as e:
         module.fail_json(msg='%s; putting the previous %s back FAILED: %s' % (problem, p['dest'], e), **result)
     module.fail_json(msg='%s; the previous %s is back and BIRD still runs it' % (problem, p['dest']), **result)

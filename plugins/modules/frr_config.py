@@ -132,7 +132,6 @@ dest_changed:
   sample: false
 '''
 
-import grp
 import os
 import re
 import tempfile
@@ -140,6 +139,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _files
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _frr
 
@@ -169,42 +169,9 @@ def _write(path, text):
         f.write(text)
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def keep_file(path, text, group):
-    """Write ``text`` to ``path`` atomically: mode 0640, root, ``group`` (root when it does not exist)."""
-    try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
-        gid = 0
-    d = os.path.dirname(path) or '.'
-    if not os.path.isdir(d):
-        os.makedirs(d, 0o750)
-        os.chown(d, 0, gid)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o640)
-        os.chown(tmp, 0, gid)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _keep(module, p, text, result):
     try:
-        keep_file(p['dest'], text, p['dest_group'])
+        _files.keep_file(p['dest'], text, p['dest_group'])
     except (IOError, OSError) as e:
         module.fail_json(msg='dest: FRR runs the config, but writing %s failed: %s' % (p['dest'], e), **result)
 
@@ -242,7 +209,7 @@ def run(module):
                 src_text = f.read()
         except (IOError, OSError) as e:
             module.fail_json(msg='src: cannot read %s: %s' % (p['src'], e), **result)
-    dest_differs = p['dest'] is not None and _read(p['dest']) != src_text
+    dest_differs = p['dest'] is not None and _files.read_text(p['dest']) != src_text
     result['dest_changed'] = dest_differs
 
     reload_py = _frr.find_frr_reload(p['frr_reload'])

@@ -344,6 +344,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _nft
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _files
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
 
 LOCK_NAME = 'vmnet-ipfabric-vm_interface.lock'  # serializes runs on the node (see module_utils/_lock.py)
@@ -541,7 +542,7 @@ def run(module):
         'sysctl': _vm_state.render_restore_sysctl(plan.desired),
         'nft': _nft.table_script(_nft.elements(plan.desired)) if p['anti_spoofing'] else _nft.remove_script(),
     }
-    files_changed = any(_vm_state.read_text(files[k]) != texts[k] for k in texts)
+    files_changed = any(_files.read_text(files[k]) != texts[k] for k in texts)
     files['changed'] = files_changed
 
     sysctl_ifaces = set(ifname for ifname, dummy, dummy in predicted_sysctls)
