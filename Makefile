@@ -14,7 +14,7 @@ LAB_WORKERS ?= 2
 # the demo's lab: instance $VMNET_LAB_INSTANCE (default 0, inventory inventories/lab)
 LAB_INV  := inventories/lab$(filter-out 0,$(VMNET_LAB_INSTANCE))
 APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debootstrap systemd-container iproute2 openssh-client \
-            git rsync util-linux procps ca-certificates
+            git rsync util-linux procps ca-certificates nftables shellcheck
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -108,7 +108,7 @@ lab-test: lab-up
 
 # The reliability and resilience files alone (docs/reliability.md); `make test` runs them with the rest.
 RELIABILITY := tests/lab_tests/test_bad_input.py tests/lab_tests/test_faults.py tests/lab_tests/test_security.py \
-  tests/lab_tests/test_resilience.py
+  tests/lab_tests/test_resilience.py tests/lab_tests/test_max_prefix.py tests/lab_tests/test_anti_spoofing.py
 test-reliability: lab-up
 	@echo "== reliability and security lab tests"
 	@rc=0; VMNET_LAB_PARALLEL=1 $(BIN)/pytest -q -p no:cacheprovider -n $(LAB_WORKERS) --dist loadfile $(RELIABILITY) \

@@ -30,6 +30,7 @@ import time
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _nft
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
 
@@ -282,6 +283,22 @@ class Agent(object):
                 log('presence: %s%s: %s' % (why, ' (%s)' % '; '.join(notes) if notes else '',
                                             ' | '.join([' '.join(a) for a in rules] + lines)))
 
+    def guard_table(self):
+        """Load vm_interface's restore.nft again when the anti-spoofing table is gone (another tool ran
+        `nft flush ruleset`, nftables.service restarted): the VMs are never left unguarded for longer
+        than a resync."""
+        path = os.path.join(self.state_dir, _vm_state.RESTORE_NFT)
+        nft = which('nft')
+        if not nft or not os.path.isfile(path):
+            return
+        rc, dummy, err = Runner().run_command([nft, 'list', 'table', _nft.FAMILY, _nft.TABLE])
+        if not _nft.no_table(rc, err):
+            return
+        with _lock.FileLock(_lock.lock_path(VM_INTERFACE_LOCK)):
+            rc, dummy, err = Runner().run_command([nft, '-f', path])
+        log('presence: the anti-spoofing table %s %s was gone: %s' % (
+            _nft.FAMILY, _nft.TABLE, 'loaded %s again' % path if rc == 0 else 'loading %s failed: %s' % (path, err.strip())))
+
     def set_suspended(self, vms):
         if vms != self.suspended:
             self.suspended = set(vms)
@@ -338,6 +355,7 @@ class Agent(object):
         sock.bind((0, RTMGRP_LINK))
         self.resync_hypervisor()
         try:
+            self.guard_table()
             self.reconcile(why='start')
         except (_iproute.IprouteError, _lock.LockTimeout) as e:
             log('presence: %s' % e)
@@ -378,6 +396,7 @@ class Agent(object):
                 full = True
             try:
                 if full:
+                    self.guard_table()
                     self.reconcile(why='resync')
                 elif vms:
                     self.reconcile(vms, why='event')

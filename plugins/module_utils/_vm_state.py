@@ -17,6 +17,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
 STATE_FILE = 'vm_interfaces.json'
 RESTORE_BATCH = 'restore.batch'
 RESTORE_SYSCTL = 'restore.sysctl'
+RESTORE_NFT = 'restore.nft'
 STATE_VERSION = 1
 
 

@@ -41,11 +41,20 @@ description:
     even before the VM starts. The kernel's own EUI-64 link-local address (fe80::/64) is left alone.
   - Only interfaces whose alias starts with C(vmnet-ipfabric:), or that the state file lists, are ever
     changed or removed. An interface of the same name that the module did not make is an error.
+  - Anti-spoofing (O(anti_spoofing), on by default) - one nftables table C(inet vmnet_ipfabric) whose rules are the
+    same for every VM and whose three sets name the VM interfaces and the (interface, address) pairs each VM may
+    send from. A packet a VM sends into the node passes only from one of its own /32 and /128 (or an IPv6
+    link-local source); router advertisements, redirects and DHCP/DHCPv6 server messages from a VM are dropped,
+    and every drop is counted. The module adds and removes the set elements with its VMs, rebuilds the table in
+    one nftables transaction when its rules are missing or not the current version, and verifies it afterwards.
+    The rules live in module_utils/_nft.py; docs/architecture.md, "Anti-spoofing", says why they look as they do.
   - After a change the node's whole desired state is written atomically to
     O(state_dir)/vm_interfaces.json, O(state_dir)/restore.batch (an C(ip -force -batch) file that recreates
     every link, MAC, alias and address from scratch; the routes come with each VM) and
-    O(state_dir)/restore.sysctl (a C(sysctl -p) file). The node role's C(vmnet-ipfabric-restore.service)
-    replays them at boot before FRR, libvirtd and LXD start.
+    O(state_dir)/restore.sysctl (a C(sysctl -p) file) and O(state_dir)/restore.nft (an C(nft -f) file with the
+    whole anti-spoofing table). The node role's C(vmnet-ipfabric-restore.service) replays them at boot before
+    FRR, libvirtd and LXD start; the presence agent loads restore.nft again if the table disappears (an
+    C(nft flush ruleset) by another tool).
 extends_documentation_fragment:
   - vmnet.ipfabric.attributes
 attributes:
@@ -143,12 +152,20 @@ options:
     description: The presence agent's runtime directory (which VMs libvirt suspended, its pid file).
     type: path
     default: /run/vmnet-ipfabric
+  anti_spoofing:
+    description:
+      - Keep the nftables anti-spoofing table C(inet vmnet_ipfabric) in step with the node's VMs (see the
+        description). V(false) removes the table.
+      - Needs the C(nft) command (package nftables, installed by the node role); fails naming it otherwise.
+    type: bool
+    default: true
 notes:
   - Needs iproute2 with JSON output (C(ip -json)); fails with a clear message otherwise.
   - Boot unit (owned by the node role) runs C(ip -force -batch /var/lib/vmnet-ipfabric/restore.batch) then
     C(sysctl -q -p /var/lib/vmnet-ipfabric/restore.sysctl).
 requirements:
   - iproute2 with JSON support (4.14 or later)
+  - nftables (C(nft), 0.9.3 or later) for O(anti_spoofing)
 seealso:
   - module: vmnet.ipfabric.frr_network
 '''
@@ -278,10 +295,27 @@ state_files:
       description: C(sysctl -p) restore file.
       type: str
       sample: /var/lib/vmnet-ipfabric/restore.sysctl
+    nft:
+      description: C(nft -f) restore file of the anti-spoofing table.
+      type: str
+      sample: /var/lib/vmnet-ipfabric/restore.nft
     changed:
       description: Whether they were (or would be) rewritten.
       type: bool
       sample: true
+nft:
+  description: The C(nft -f) lines run (or, in check mode, that would run) for the anti-spoofing table.
+  returned: always
+  type: list
+  elements: str
+  sample: ['add element inet vmnet_ipfabric vm_ipv4 { "vm1_net0" . 198.51.100.10 }']
+anti_spoofing:
+  description:
+    - With O(state=gathered), the anti-spoofing table as the node has it - whether it is there, whether its rules
+      are the current ones, and the packets and bytes dropped per reason since it was made.
+  returned: with O(state=gathered)
+  type: dict
+  sample: {present: true, current: true, counters: {"any other source address": {packets: 3, bytes: 252}}}
 '''
 
 import json
@@ -293,6 +327,7 @@ from ansible_collections.vmnet.ipfabric.plugins.module_utils import _addresses
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _lock
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _nft
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
@@ -311,6 +346,44 @@ def _diff_text(view):
     if view is None:
         return '(absent)\n'
     return json.dumps(view, indent=2, sort_keys=True) + '\n'
+
+
+class Nft(object):
+    """The node's nft, run with argv lists and scripts on stdin (never a shell)."""
+
+    def __init__(self, module):
+        self.module = module
+        self.binary = module.get_bin_path('nft')
+
+    def require(self):
+        if not self.binary:
+            raise _nft.NftError('anti_spoofing: the nft command is not installed on this node (package nftables; '
+                                'the node role installs it) - or set anti_spoofing: false')
+
+    def read(self):
+        self.require()
+        rc, out, err = self.module.run_command([self.binary, '-j', 'list', 'table', _nft.FAMILY, _nft.TABLE])
+        if rc != 0:
+            if _nft.no_table(rc, err):
+                return _nft.Live()
+            raise _nft.NftError('nft -j list table %s %s failed (rc %d): %s' % (_nft.FAMILY, _nft.TABLE, rc, err.strip()))
+        return _nft.parse(out)
+
+    def apply(self, script):
+        self.require()
+        rc, dummy, err = self.module.run_command([self.binary, '-f', '-'], data=script, binary_data=True)
+        if rc != 0:
+            raise _nft.NftError('nft -f - failed (rc %d): %s' % (rc, err.strip()))
+
+
+def nft_plan(live, desired, enabled):
+    """The nft script that brings the table to ``desired`` ('' when it is right)."""
+    if not enabled:
+        return _nft.remove_script() if live.present else ''
+    want = _nft.elements(desired)
+    if not live.present or not live.current:
+        return _nft.table_script(want)
+    return _nft.changes_script(live.elems, want)
 
 
 def gathered(live, known, suspended):
@@ -379,6 +452,7 @@ def main():
             reconcile=dict(type='bool', default=False),
             state_dir=dict(type='path', default='/var/lib/vmnet-ipfabric'),
             runtime_dir=dict(type='path', default=_presence.RUNTIME_DIR),
+            anti_spoofing=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
@@ -392,9 +466,10 @@ def run(module):
         'state': os.path.join(state_dir, _vm_state.STATE_FILE),
         'batch': os.path.join(state_dir, _vm_state.RESTORE_BATCH),
         'sysctl': os.path.join(state_dir, _vm_state.RESTORE_SYSCTL),
+        'nft': os.path.join(state_dir, _vm_state.RESTORE_NFT),
         'changed': False,
     }
-    result = dict(changed=False, interfaces=[], commands=[], sysctls=[], state_files=files)
+    result = dict(changed=False, interfaces=[], commands=[], sysctls=[], nft=[], state_files=files)
 
     # 1. validate everything before reading or touching the node
     try:
@@ -416,14 +491,22 @@ def run(module):
         module.fail_json(msg='state_dir: %s' % e, **result)
 
     ip = _iproute.Iproute(module)
+    nft = Nft(module)
     suspended = _presence.read_suspended(p['runtime_dir'])
     try:
         live = ip.read()
         if p['state'] == 'gathered':
             result['interfaces'] = gathered(live, known, suspended)
+            if nft.binary:
+                table = nft.read()
+                result['anti_spoofing'] = dict(present=table.present, current=table.current, counters=table.counters)
+                in_set = set(e[0] for e in table.elems['vm_ifaces'])
+                for item in result['interfaces']:
+                    item['anti_spoofing'] = item['interface'] in in_set
             module.exit_json(**result)
         handover, rules = ip.read_handover(_presence.HANDOVER_TABLE, _presence.HANDOVER_RULE_PRIORITY)
-    except _iproute.IprouteError as e:
+        nft_live = nft.read() if p['anti_spoofing'] or nft.binary else _nft.Live()
+    except (_iproute.IprouteError, _nft.NftError) as e:
         module.fail_json(msg=str(e), **result)
 
     # 2. plan
@@ -436,10 +519,12 @@ def run(module):
     batch = plan.batch
     after_names = set(live) | set(s['interface'] for s in present)
     predicted_sysctls = sysctl_changes(present, set(live) - plan.recreated)
+    nft_script = nft_plan(nft_live, plan.desired, p['anti_spoofing'])
     texts = {
         'state': _vm_state.render_state(plan.desired),
         'batch': _vm_state.render_restore_batch(plan.desired),
         'sysctl': _vm_state.render_restore_sysctl(plan.desired),
+        'nft': _nft.table_script(_nft.elements(plan.desired)) if p['anti_spoofing'] else _nft.remove_script(),
     }
     files_changed = any(_vm_state.read_text(files[k]) != texts[k] for k in texts)
     files['changed'] = files_changed
@@ -451,12 +536,19 @@ def run(module):
 
     result['commands'] = ['ip ' + ' '.join(args) for args in plan.rules] + batch
     result['sysctls'] = ['%s=%s' % (path, value) for dummy, path, value in predicted_sysctls]
+    result['nft'] = [line for line in nft_script.splitlines() if line and not line.startswith('#')]
     result['interfaces'] = [_public(i) for i in plan.items]
-    result['changed'] = bool(plan.rules or batch or predicted_sysctls or files_changed)
+    result['changed'] = bool(plan.rules or batch or predicted_sysctls or files_changed or nft_script)
     if module._diff:
         result['diff'] = [dict(before_header=i['vm'], after_header=i['vm'],
                                before=_diff_text(i['before']), after=_diff_text(i['after']))
                           for i in plan.items if i['changed']]
+        if nft_script and (not nft_live.present or not nft_live.current or not p['anti_spoofing']):
+            result['diff'].append(dict(before_header='nftables table %s %s' % (_nft.FAMILY, _nft.TABLE),
+                                       after_header='nftables table %s %s' % (_nft.FAMILY, _nft.TABLE),
+                                       before='(%s)\n' % ('current' if nft_live.current else
+                                                          'not current' if nft_live.present else 'absent'),
+                                       after=texts['nft'] if p['anti_spoofing'] else '(absent)\n'))
 
     if module.check_mode or not result['changed']:
         if present:
@@ -464,12 +556,15 @@ def run(module):
             agent_warning(module, p['runtime_dir'])
         module.exit_json(**result)
 
-    # 3. apply: one ip -batch, then sysctls, then re-read and verify
+    # 3. apply: the anti-spoofing elements (so a new interface is guarded before its VM can send), one
+    # ip -batch, then sysctls, then re-read and verify
     try:
+        if nft_script:
+            nft.apply(nft_script)
         for args in plan.rules:
             ip.run(args)
         ip.batch(batch)
-    except _iproute.IprouteError as e:
+    except (_iproute.IprouteError, _nft.NftError) as e:
         module.fail_json(msg='%s (the node may be partly changed; the state files were not updated)' % e, **result)
     applied = []
     try:
@@ -489,6 +584,14 @@ def run(module):
         module.fail_json(msg='verification after apply failed: %s' % e, **result)
     if check.batch:
         module.fail_json(msg='verification after apply failed: still to do: %s' % '; '.join(check.batch[:20]), **result)
+    if nft_script:
+        try:
+            still = nft_plan(nft.read(), plan.desired, p['anti_spoofing'])
+        except _nft.NftError as e:
+            module.fail_json(msg='verification after apply failed: %s' % e, **result)
+        if still:
+            module.fail_json(msg='verification after apply failed: the anti-spoofing table still needs: %s'
+                             % '; '.join(still.splitlines()[:10]), **result)
 
     # 4. persist the node's desired state
     if files_changed:
@@ -498,6 +601,7 @@ def run(module):
             # restore files first, the state file last: it is the record of what was done
             _vm_state.write_atomic(files['batch'], texts['batch'])
             _vm_state.write_atomic(files['sysctl'], texts['sysctl'])
+            _vm_state.write_atomic(files['nft'], texts['nft'])
             _vm_state.write_atomic(files['state'], texts['state'], 0o644)
         except (IOError, OSError) as e:
             module.fail_json(msg='writing the state files in %s failed: %s' % (state_dir, e), **result)

@@ -9,6 +9,7 @@ from the cluster's inventory variables, with the same rules everywhere:
 * vm_interface ``gateway_ipv4``, ``gateway_ipv6``, ``gateway_mac``: ``ipfabric_gateway_ipv4``,
   ``ipfabric_gateway_ipv6``, ``ipfabric_gateway_mac``;
 * vm_interface ``kind``: ``tap`` on ``ipfabric_node_hypervisor: kvm`` (the default), ``veth`` on ``lxd``;
+* vm_interface ``anti_spoofing``: ``ipfabric_anti_spoofing`` (the module's default: true);
 * frr_network ``pools``, frr_config ``pools``: ``ipfabric_pools`` through the one pool model
   (plugins/plugin_utils/pools.py), the CIDRs of their cover, both families.
 
@@ -57,6 +58,10 @@ def inventory_defaults(module: str, args: dict, task_vars: dict, templar=None) -
             if hypervisor not in KINDS:
                 raise AnsibleActionFail("ipfabric_node_hypervisor: %r is not one of %s" % (hypervisor, ", ".join(KINDS)))
             out["kind"] = KINDS[hypervisor]
+        if out.get("anti_spoofing") is None:
+            value = _var(task_vars, templar, "ipfabric_anti_spoofing")
+            if value not in (None, ""):
+                out["anti_spoofing"] = value
     elif module in ("frr_network", "frr_config"):
         if not out.get("pools"):
             raw = _var(task_vars, templar, "ipfabric_pools")

@@ -45,9 +45,24 @@ def have_netns():
     return os.geteuid() == 0 and shutil.which('ip') is not None
 
 
+# Holds taps open the way qemu does (TUNSETIFF on /dev/net/tun): they get carrier, until stdin closes.
+TAP_HOLDER = r"""
+import fcntl, os, struct, sys
+fds = []
+for name in sys.argv[1:]:
+    fd = os.open('/dev/net/tun', os.O_RDWR)
+    fcntl.ioctl(fd, 0x400454CA, struct.pack('16sH', name.encode(), 0x0002 | 0x1000))   # TUNSETIFF, IFF_TAP|IFF_NO_PI
+    fds.append(fd)
+sys.stdout.write('held\n')
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
 class Netns(object):
     def __init__(self):
         self.name = 'vmnet-t-%s' % uuid.uuid4().hex[:8]
+        self.holders = []
         sh('ip', 'netns', 'add', self.name)
 
     def run(self, *args, **kw):
@@ -75,7 +90,26 @@ class Netns(object):
         except ValueError:
             raise AssertionError('module %s printed no JSON (rc=%d): %s %s' % (name, p.returncode, p.stdout, p.stderr))
 
+    def hold_taps(self, names):
+        """Open the taps ``names`` as a VM's qemu would (carrier up) until the namespace is deleted."""
+        p = subprocess.Popen(['ip', 'netns', 'exec', self.name, sys.executable, '-c', TAP_HOLDER] + list(names),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
+        assert p.stdout.readline().strip() == 'held', 'the tap holder did not attach to %s' % (names,)
+        self.holders.append(p)
+
+    def presence_pass(self, state_dir):
+        """One pass of the node's presence agent in the namespace: routes for the VMs that are present."""
+        env = dict(os.environ, PYTHONPATH=collection_parent(), PYTHONDONTWRITEBYTECODE='1')
+        runtime = os.path.join(str(state_dir), 'run')
+        subprocess.run(['ip', 'netns', 'exec', self.name, sys.executable, '-m',
+                        'ansible_collections.vmnet.ipfabric.plugins.module_utils._presence_agent', '--once',
+                        '--hypervisor', 'none', '--state-dir', str(state_dir), '--runtime-dir', runtime],
+                       env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+
     def delete(self):
+        for p in self.holders:
+            p.stdin.close()
+            p.wait(timeout=30)
         subprocess.run(['ip', 'netns', 'del', self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 

@@ -377,7 +377,8 @@ def test_frr_bgp(fabric):
     for prefix in ('198.51.100.20/32', '2001:db8:100::20/128'):
         n1.run('ip', 'route', 'replace', prefix, 'dev', 'lo')
     res = n1.module('frr_network', dict(pools=POOLS, prefixes=['198.51.100.20', '2001:db8:100::20']))
-    assert not res.get('failed'), res.get('msg')
+    if res.get('failed'):
+        pytest.fail(str(res.get('msg')), pytrace=False)
     best = rr.module('frr_bgp', dict(wait='best_path', prefixes=['198.51.100.20', '2001:db8:100::20'],
                                      peers=['192.0.2.1', 'fd00:192::1'], timeout=60, interval=1))
     assert best['wait']['met'], best.get('msg')

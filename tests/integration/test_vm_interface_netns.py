@@ -7,7 +7,6 @@ Every test works in namespaces it creates (vmnet-t-<random>) and deletes them af
 is sent anywhere.
 """
 import os
-import time
 
 import pytest
 
@@ -38,13 +37,15 @@ def routes(ns, fam):
 def test_200_vms_one_call_then_idempotent(netns, tmp_path):
     vms = vm_list(200)
     args = dict(vms=vms, state_dir=str(tmp_path))
-    t0 = time.time()
     res = netns.module('vm_interface', args)
-    elapsed = time.time() - t0
-    assert not res.get('failed'), res.get('msg')
+    if res.get('failed'):
+        pytest.fail(str(res.get('msg')), pytrace=False)
     assert res['changed'] is True
     assert len(res['interfaces']) == 200
-    assert elapsed < 30, 'one call for 200 VMs took %.1fs' % elapsed
+    # no VM is present yet (nothing holds its tap): no routes (docs/architecture.md, "VM presence")
+    assert routes(netns, 4) == set() and routes(netns, 6) == set()
+    netns.hold_taps([i['interface'] for i in res['interfaces']])
+    netns.presence_pass(tmp_path)
 
     links = managed(netns)
     assert sorted(links) == sorted(v['name'] for v in vms)
@@ -83,7 +84,9 @@ def test_check_mode_predicts_and_changes_nothing(netns, tmp_path):
     assert check['changed'] is True
     assert managed(netns) == {}
     assert os.listdir(str(tmp_path)) == []
-    assert len(check['diff']) == 5
+    # one diff per VM, and one for the anti-spoofing table (the VMs' interfaces and addresses join its sets)
+    assert [d['before_header'] for d in check['diff']] == [v['name'] for v in vms] + ['nftables table inet vmnet_ipfabric']
+    assert '(absent)' in check['diff'][-1]['before'] and 'vm_ipv4' in check['diff'][-1]['after']
     real = netns.module('vm_interface', args)
     assert real['changed'] is True
     assert real['commands'] == check['commands']
@@ -101,6 +104,8 @@ def test_drift_is_repaired(netns, tmp_path):
     vms = vm_list(3, long_every=1000)
     args = dict(vms=vms, state_dir=str(tmp_path))
     assert netns.module('vm_interface', args)['changed']
+    netns.hold_taps(['vm0_net0', 'vm1_net0', 'vm2_net0'])
+    netns.presence_pass(tmp_path)
     netns.run('ip', 'link', 'set', 'vm1_net0', 'address', '02:00:0a:00:00:99')
     netns.run('ip', 'route', 'del', vms[1]['ipv4'][0] + '/32', 'dev', 'vm1_net0')
     netns.run('sh', '-c', 'echo 0 > /proc/sys/net/ipv4/conf/vm2_net0/rp_filter')
@@ -156,6 +161,7 @@ def test_restore_batch_recreates_state_in_fresh_namespace(make_netns, tmp_path):
 
     b.run('ip', '-force', '-batch', str(tmp_path / 'restore.batch'))
     b.run('sysctl', '-q', '-p', str(tmp_path / 'restore.sysctl'))
+    b.run('nft', '-f', str(tmp_path / 'restore.nft'))
 
     def snapshot(ns):
         out = {}
@@ -169,6 +175,8 @@ def test_restore_batch_recreates_state_in_fresh_namespace(make_netns, tmp_path):
 
     assert snapshot(a) == snapshot(b)
     assert len(snapshot(b)[0]) == 30
+    table = ('nft', 'list', 'table', 'inet', 'vmnet_ipfabric')
+    assert a.run(*table) == b.run(*table)
     # and the module sees the restored namespace as in sync (same state file)
     res = b.module('vm_interface', dict(vms=veths, kind='veth', state_dir=str(tmp_path)))
     assert res['changed'] is False, res['commands']
@@ -190,15 +198,11 @@ def test_bad_input_changes_nothing(netns, tmp_path):
 
 
 def test_1000_vms_single_batch(netns, tmp_path):
+    """One call makes 1000 VMs, a second one has nothing to do (its speed: tests/benchmarks)."""
     vms = vm_list(1000)
-    t0 = time.time()
     res = netns.module('vm_interface', dict(vms=vms, state_dir=str(tmp_path)))
-    first = time.time() - t0
-    assert not res.get('failed'), res.get('msg')
+    if res.get('failed'):
+        pytest.fail(str(res.get('msg')), pytrace=False)
     assert len(managed(netns)) == 1000
-    t0 = time.time()
     res2 = netns.module('vm_interface', dict(vms=vms, state_dir=str(tmp_path)))
-    second = time.time() - t0
-    assert res2['changed'] is False
-    print('1000 VMs: create %.1fs, no-op %.1fs' % (first, second))
-    assert first < 60 and second < 30
+    assert res2['changed'] is False and res2['commands'] == []

@@ -115,6 +115,19 @@ def test_phases_around_the_hypervisors_own_move(lab, vm):
     run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_phase=prepare")
     assert "network {}/32 route-map VMNET_MIGRATING".format(v4) in networks(lab, "node2")
     assert lab.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY["node1"][0]]     # not present on node2 yet
+    # a switch before the VM is on node2: the wait gives up (bounded), says what it waited for, what each
+    # route reflector holds instead and the likely cause, and removes nothing
+    early = run_playbook("vm_migrate.yml", "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_phase=switch",
+                         "-e", "vm_migrate_wait_timeout=5", check=False)
+    assert early.rc != 0, early
+    text = " ".join(" ".join(early.failures()).split())     # the YAML callback may fold a long message
+    assert "node: node2 is not the best path of {}'s prefixes on rr1, rr2 after 5 s".format(VM) in text, text
+    assert "waiting for the best path of {}/32".format(v4) in text and "{}/128".format(v6) in text, text
+    assert "best path from 172.16.0.11 (node1)" in text, text      # what the RRs hold instead
+    assert "nothing was removed" in text, text
+    assert "network {}/32 route-map VMNET_MIGRATING".format(v4) in networks(lab, "node2")
+    assert [n for n in networks(lab, "node1") if v4 in n], networks(lab, "node1")
+    assert lab.wait_reachable(v4, timeout=30)
     ping = lab.Ping(v4)
     lab.lab_exec("node1", "virsh", "migrate", "--live", "--persistent", "--undefinesource", VM,
                  "qemu+ssh://root@172.16.0.12/system", "tcp://172.16.0.12", timeout=300)

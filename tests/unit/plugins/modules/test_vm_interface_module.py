@@ -38,6 +38,10 @@ def ip_answer(args, kwargs):
             return 0, '[]', ''
     if args == ['/usr/bin/ip', '-batch', '-']:
         return 0, '', ''
+    if args == ['/usr/bin/nft', '-j', 'list', 'table', 'inet', 'vmnet_ipfabric']:
+        return 1, '', 'Error: No such file or directory\nlist table inet vmnet_ipfabric\n'
+    if args == ['/usr/bin/nft', '-f', '-']:
+        return 0, '', ''
     raise AssertionError('unexpected command %r' % args)
 
 
@@ -77,7 +81,8 @@ def test_check_mode_predicts_without_changing(monkeypatch, capsys, state_dir):
     assert by_vm['new-and-quite-long-vm']['interface'].startswith('new~')
     assert len(by_vm['new-and-quite-long-vm']['interface']) == 15
     assert 'link set dev vm1_net0 address 02:00:0a:00:00:01' in res['commands']
-    assert [d['before_header'] for d in res['diff']] == ['vm1', 'new-and-quite-long-vm']
+    assert [d['before_header'] for d in res['diff']] == ['vm1', 'new-and-quite-long-vm', 'nftables table inet vmnet_ipfabric']
+    assert [c for c in calls if c[0][:2] == ['/usr/bin/nft', '-f']] == []          # the table neither
     assert res['state_files']['changed'] is True
 
 
@@ -93,13 +98,38 @@ def test_apply_runs_one_batch(monkeypatch, capsys, state_dir):
     assert batches[0][1]['data'] == 'link set dev vm1_net0 address 02:00:0a:00:00:01\n'
     assert res['failed'] and 'verification' in res['msg']
     assert ('/proc/sys/net/ipv4/conf/vm1_net0/rp_filter', '1') in writes
+    # no anti-spoofing table on the node: the whole table, with every VM of the state file, in one nft run,
+    # before the ip batch (a new interface is guarded before its VM can send)
+    nfts = [i for i, c in enumerate(calls) if c[0] == ['/usr/bin/nft', '-f', '-']]
+    assert len(nfts) == 1 and nfts[0] < calls.index(batches[0])
+    script = calls[nfts[0]][1]['data']
+    assert 'table inet vmnet_ipfabric {' in script and 'chain vm_source {' in script
+    assert '"vm1_net0" . 198.51.100.10' in script.split('add element inet vmnet_ipfabric vm_ipv4 {')[1].split('}')[0]
+    assert res['nft'] and not any(line.startswith('#') for line in res['nft'])
 
 
 def test_gathered(monkeypatch, capsys, state_dir):
     res, calls = run_module(vm_interface.main, dict(state='gathered', state_dir=state_dir), ip_answer, monkeypatch, capsys)
     assert res['changed'] is False
     assert sorted(i['vm'] for i in res['interfaces']) == ['a-very-long-vm-name.example', 'vm1', 'vm2']
-    assert len(calls) == 4     # one ip -json call each for link, addr, route -4, route -6
+    assert len(calls) == 5     # one ip -json call each for link, addr, route -4, route -6; one nft -j list
+    assert res['anti_spoofing'] == {'present': False, 'current': False, 'counters': {}}
+    assert not any(i['anti_spoofing'] for i in res['interfaces'])
+
+
+def test_anti_spoofing_needs_nft(monkeypatch, capsys, state_dir):
+    """Without nft the module fails naming it, before any change; with anti_spoofing false it does not need it."""
+    def no_nft(self, module):
+        self.module, self.binary = module, None
+    monkeypatch.setattr(vm_interface.Nft, '__init__', no_nft)
+    monkeypatch.setattr(_iproute, 'read_sysctl', lambda path: '1')
+    args = dict(state_dir=state_dir, vms=[{'name': 'vm1', 'ipv4': ['198.51.100.10']}])
+    res, calls = run_module(vm_interface.main, args, ip_answer, monkeypatch, capsys)
+    assert res['failed'] and 'anti_spoofing: the nft command is not installed' in res['msg']
+    assert not [c for c in calls if '-batch' in c[0]]
+    res, calls = run_module(vm_interface.main, dict(args, anti_spoofing=False, _ansible_check_mode=True),
+                            ip_answer, monkeypatch, capsys)
+    assert not res.get('failed') and res['nft'] == []
 
 
 def test_no_json_iproute(monkeypatch, capsys, state_dir):
