@@ -18,7 +18,7 @@ APT_PKGS := python3 python3-venv python3-pip python-is-python3 iputils-ping debo
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps collection demo test unit sanity lint lab-test molecule test-reliability lab-up lab-down lab-status \
+.PHONY: help deps collection demo test unit sanity lint matrix lab-test molecule test-reliability lab-up lab-down lab-status \
         bench bench-load build clean
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make test   every test: unit, IPAM concurrency, sanity, lint, lab"
 	@echo "make bench  benchmarks (long; results in docs/benchmarks.md); make bench-load: 5,000 VMs"
 	@echo "make test-reliability  only the lab's hostile-input, fault, security, resilience and anti-spoofing tests (make test runs them too)"
+	@echo "make matrix sanity and unit tests under every ansible-core the collection claims (noxfile.py)"
 	@echo "make lab-up | lab-down | lab-status | build | clean"
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -86,6 +87,13 @@ sanity: deps
 	@cd $(SANITY_DIR) && git init -q && git add -A && \
 	  PATH=$(CURDIR)/$(BIN):$$PATH $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --color no
 
+
+# The ansible-core matrix (noxfile.py, antsibull-nox): sanity-X.Y and units-X.Y for 2.16..2.19, virtualenvs
+# kept in .build/nox; MATRIX_SESSIONS narrows it (nox -l lists them).
+MATRIX_SESSIONS ?=
+matrix: deps
+	@echo "== ansible-core matrix (nox: $(or $(MATRIX_SESSIONS),every session))"
+	@PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/nox --envdir $(BUILD)/nox --reuse-venv yes $(if $(MATRIX_SESSIONS),-s $(MATRIX_SESSIONS))
 
 lint: deps
 	@echo "== ansible-lint --profile production"

@@ -8,7 +8,7 @@ fabric_check's model (plugin_utils/fabric_model.py) consumes what it returns.
 FRR 8.4 JSON (recorded in tests/unit/plugins/module_utils/fixtures/frr84_bgp/):
 
 * ``show bgp summary json``: ``{"ipv4Unicast": {"routerId", "as", "peers": {ADDR: {state, hostname,
-  pfxRcd, peerUptimeMsec, connectionsEstablished, connectionsDropped, ...}}}, "ipv6Unicast": {...}}``; a
+  pfxRcd, pfxSnt, peerUptimeMsec, connectionsEstablished, connectionsDropped, ...}}}, "ipv6Unicast": {...}}``; a
   family without any neighbor has no block.
 * ``show bgp ipvX unicast json``: ``{"routes": {PREFIX: [{valid, bestpath, peerId, locPrf, weight,
   nexthops: [{ip, ...}]}]}}``; a locally originated path has peerId ``(unspec)`` and weight 32768.
@@ -254,6 +254,7 @@ def parse_summary(data, afis=AFIS):
             sessions.append({
                 'peer': canonical_address(peer), 'afi': afi, 'state': state, 'hostname': info.get('hostname'),
                 'prefixes_received': info.get('pfxRcd', info.get('prefixReceivedCount')),
+                'prefixes_sent': info.get('pfxSnt'),
                 'uptime': int(msec) // 1000 if state == 'Established' and isinstance(msec, int) else None,
                 'connections_established': info.get('connectionsEstablished'),
                 'connections_dropped': info.get('connectionsDropped')})

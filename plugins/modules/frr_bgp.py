@@ -188,6 +188,10 @@ sessions:
       description: Prefixes received from the peer in this family.
       type: int
       sample: 2
+    prefixes_sent:
+      description: Prefixes announced to the peer in this family (FRR's C(pfxSnt)).
+      type: int
+      sample: 1
     uptime:
       description: Seconds since the session was established; null while it is not.
       type: int

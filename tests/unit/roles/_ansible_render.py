@@ -43,7 +43,7 @@ def render(request, repo_root):
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.playbook.play import Play
-    from ansible.template import Templar, trust_as_template
+    from ansible.template import Templar
     from ansible.vars.hostvars import HostVars
     from ansible.vars.manager import VariableManager
 
@@ -77,6 +77,18 @@ def render(request, repo_root):
     task_vars = variable_manager.get_vars(play=play, host=inventory.get_host(name), task=task)
     task_vars["hostvars"] = HostVars(inventory=inventory, variable_manager=variable_manager, loader=loader)
     src = os.path.join(role_path, "templates", request["template"])
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # ansible-core 2.16 - 2.18 (no data tagging): what their template action does
+        from ansible.template import AnsibleEnvironment
+        with open(src, encoding="utf-8") as f:
+            text = f.read()
+        overrides = dict(TEMPLATE_OVERRIDES)
+        templar = Templar(loader=loader, variables=task_vars).copy_with_new_env(
+            environment_class=AnsibleEnvironment, searchpath=[os.path.dirname(src)],
+            newline_sequence=overrides.pop("newline_sequence"), available_variables=task_vars)
+        return templar.do_template(text, preserve_trailing_newlines=True, escape_backslashes=False,
+                                   overrides=overrides)
     templar = Templar(loader=loader, variables=task_vars).copy_with_new_env(
         searchpath=[os.path.dirname(src)], available_variables=task_vars)
     return templar.template(trust_as_template(loader.get_text_file_contents(src)), escape_backslashes=False,

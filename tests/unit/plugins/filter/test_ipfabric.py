@@ -24,7 +24,7 @@ def test_every_filter_registered():
     names = set(f.FilterModule().filters())
     assert names == {
         "ipfabric_pool_cidrs", "ipfabric_frr_prefix_list", "ipfabric_junos_route_filters", "ipfabric_max_prefix",
-        "ipfabric_frr_bfd_profile", "ipfabric_frr_graceful_restart", "ipfabric_frr_peer_group",
+        "ipfabric_frr_bfd_profile", "ipfabric_frr_peer_group", "ipfabric_frr_graceful_restart",
         "ipfabric_peer_addresses", "ipfabric_underlay_network", "ipfabric_interface_name", "ipfabric_peer_name",
         "ipfabric_bgp_community", "ipfabric_sysctl_drift", "ipfabric_firewalld_rich_rule",
         "ipfabric_bird_pool_function", "ipfabric_bird_bfd", "ipfabric_bird_bgp", "ipfabric_bird_communities",
@@ -267,11 +267,15 @@ def test_firewalld_rich_rule():
 
 
 def test_frr_bfd_profile():
-    # the fabric's 3 x 200 ms; values equal to FRR's own defaults (3, 300) are left out as FRR leaves them out
-    assert f.frr_bfd_profile({}) == ["bfd", " profile vmnet-ipfabric", "  receive-interval 200",
-                                     "  transmit-interval 200", " exit", " !", "exit"]
+    # the fabric's default timers (3 x 200 ms) unless the inventory says otherwise
+    assert f.frr_bfd_profile({}) == [
+        "bfd", " profile vmnet-ipfabric", "  receive-interval 200", "  transmit-interval 200", " exit", " !", "exit"]
+    # FRR's own defaults (3, 300 ms) are left out; the fabric's receive interval stays
     assert f.frr_bfd_profile({"transmit_interval": 300, "detect_multiplier": 3}, "p1") == [
         "bfd", " profile p1", "  receive-interval 200", " exit", " !", "exit"]
+    assert f.frr_bfd_profile({"transmit_interval": 150, "detect_multiplier": 5}, "p1") == [
+        "bfd", " profile p1", "  detect-multiplier 5", "  receive-interval 200", "  transmit-interval 150",
+        " exit", " !", "exit"]
     with pytest.raises(AnsibleFilterError) as e:
         f.frr_bfd_profile({"echo_interval": 50})
     assert "echo_interval" in str(e.value)

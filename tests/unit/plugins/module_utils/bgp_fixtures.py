@@ -7,6 +7,10 @@ The fabric: core1 .1, rr1 .2, rr2 .3 (no IPv6 sessions, like route_reflector.sh)
 2001:db8:100::a) is announced by node1 and by node2 with local-preference 50 (a migration's prepare
 phase); db1 (198.51.100.11, 2001:db8:100::b) by node2. ``rr1_switched_*``: after node1 withdrew web1.
 """
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import json
 import os
 

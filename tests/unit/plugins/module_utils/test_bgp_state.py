@@ -1,6 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """module_utils/_bgp_state.py on FRR 8.4 output recorded from a fabric of the lab's shape (bgp_fixtures.py)."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import json
 
 import pytest
@@ -48,10 +52,11 @@ def test_summary_sessions_per_family():
         ('ipv6', 'fd0c:172:16::13')]
     up = by[('ipv4', '172.16.0.12')]
     assert up['state'] == 'Established' and up['hostname'] == 'node2' and up['prefixes_received'] == 2
+    assert up['prefixes_sent'] == 2        # FRR's pfxSnt: rr1 sends node2 both VM prefixes of the table
     assert isinstance(up['uptime'], int) and up['connections_established'] == 1
     node3 = by[('ipv4', '172.16.0.13')]       # configured, never up
     assert node3 == {'peer': '172.16.0.13', 'afi': 'ipv4', 'state': 'Active', 'hostname': None,
-                     'prefixes_received': 0, 'uptime': None, 'connections_established': 0,
+                     'prefixes_received': 0, 'prefixes_sent': 0, 'uptime': None, 'connections_established': 0,
                      'connections_dropped': 0}
     assert speakers == {'ipv4': {'router_id': '172.16.0.2', 'asn': 65000},
                         'ipv6': {'router_id': '172.16.0.2', 'asn': 65000}}

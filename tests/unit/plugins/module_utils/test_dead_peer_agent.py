@@ -3,7 +3,9 @@
 fake vtysh: which BFD status changes flush a peer's stale routes, and how the agent talks bfdd's
 protocol. The real bfdd and FRR: tests/lab_tests/test_resilience.py."""
 
+from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
+__metaclass__ = type
 
 import json
 import os

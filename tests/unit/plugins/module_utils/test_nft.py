@@ -3,7 +3,9 @@
 printed for it (fixture recorded from the lab image: `nft -j list table inet vmnet_ipfabric` after
 loading table_script). The packets themselves: tests/lab_tests/test_anti_spoofing.py."""
 
+from __future__ import (absolute_import, division, print_function)
 from __future__ import annotations
+__metaclass__ = type
 
 import json
 import os

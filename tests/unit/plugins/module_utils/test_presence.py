@@ -1,6 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The presence rule and the event parsers of the presence agent (pure functions)."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import socket
 import struct
 

@@ -7,6 +7,10 @@ a-very-long-vm-name.example (tap), then hand-made drift: vm1's MAC changed to 02
 vm2 lost its route to 198.51.100.13, got an extra static route 198.51.100.50 and an extra address
 10.9.9.9/32; plus an unmanaged veth other0/other1 with 192.0.2.1/24 and a static route 198.51.100.99.
 """
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import json
 import os
 

@@ -1,6 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """frr_network route_map: the migration's lower-preference announcement and its switch back."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 from ansible_collections.vmnet.ipfabric.plugins.modules import frr_network
 
 from .modhelper import run_module
