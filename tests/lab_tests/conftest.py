@@ -17,6 +17,9 @@ if os.environ.get("VMNET_LAB_PARALLEL") == "1" and _WORKER.startswith("gw"):
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 import fabric  # noqa: E402  pylint: disable=wrong-import-position
 
+# The Ansible the playbooks run with: the controller's pin in .venv, or another release's virtualenv
+# (VMNET_ANSIBLE_BIN; the lab smoke sessions of noxfile.py run under the oldest ansible-core claimed).
+ANSIBLE_BIN = os.environ.get("VMNET_ANSIBLE_BIN") or os.path.join(REPO, ".venv", "bin")
 _INSTANCE = os.environ.get("VMNET_LAB_INSTANCE", "0")
 INVENTORY = os.path.join(REPO, "inventories", "lab" + ("" if _INSTANCE in ("", "0") else _INSTANCE))
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -69,7 +72,7 @@ class PlaybookResult:
 def run_playbook(playbook, *extra, check=True):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1")
-    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
+    argv = [os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", INVENTORY,
             os.path.join(REPO, "playbooks", playbook)] + list(extra)
     proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=1200, check=False)

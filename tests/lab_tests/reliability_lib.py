@@ -13,10 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import yaml
 
 import fabric
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_INSTANCE = os.environ.get("VMNET_LAB_INSTANCE", "0")
-INVENTORY = os.path.join(REPO, "inventories", "lab" + ("" if _INSTANCE in ("", "0") else _INSTANCE))
+from conftest import ANSIBLE_BIN, INVENTORY, REPO
 
 HOSTS = ["core1", "rr1", "rr2", "node1", "node2", "node3"]
 NODES = ["node1", "node2", "node3"]
@@ -147,7 +144,7 @@ def run_playbook_with(inventory, playbook, *extra, timeout=1200, env_extra=None)
     from conftest import PlaybookResult
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", **(env_extra or {}))
-    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", inventory,
+    argv = [os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", inventory,
             os.path.join(REPO, "playbooks", playbook)] + list(extra)
     proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=timeout, check=False)

@@ -17,7 +17,7 @@ import yaml
 
 import fabric
 import reliability_lib as rl
-from conftest import INVENTORY, REPO, run_playbook
+from conftest import ANSIBLE_BIN, INVENTORY, REPO, run_playbook
 
 NODE_ADDR = {"node1": "172.16.0.11", "node2": "172.16.0.12", "node3": "172.16.0.13"}
 
@@ -45,7 +45,7 @@ def core_has(names, node):
 
 def start_vm_create(names, node):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    argv = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
+    argv = [os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", INVENTORY,
             os.path.join(REPO, "playbooks", "vm_create.yml"), "-e",
             json.dumps({"vms": [{"name": n, "node": node} for n in names], "lab_vms": "nic"})]
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import INVENTORY, REPO, run_playbook, wait_established
+from conftest import ANSIBLE_BIN, INVENTORY, REPO, run_playbook, wait_established
 from fabric import wait_for
 
 VM = "migt"
@@ -220,7 +220,7 @@ def test_target_dying_mid_way_leaves_the_vm_on_the_source(lab, vm):
     v4, dummy = vm
     on_node1(lab, v4)
     proc = subprocess.Popen(
-        [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", INVENTORY,
+        [os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", INVENTORY,
          os.path.join(REPO, "playbooks", "vm_migrate.yml"),
          "-e", "vm_name=" + VM, "-e", "node=node2", "-e", "vm_migrate_bandwidth=10"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import INVENTORY, REPO, run_playbook
+from conftest import ANSIBLE_BIN, INVENTORY, REPO, run_playbook
 
 VMS = {"vfy1": "node1", "vfy2": "node2", "vfy3": "node3"}
 STALE = "198.51.100.250/32"          # a pool address no VM of the lab tests gets (IPAM allocates from the bottom)
@@ -50,7 +50,7 @@ def session_state(lab, host, peer):
 
 def ansible_adhoc(*args):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible"), "-i", INVENTORY] + list(args),
+    proc = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible"), "-i", INVENTORY] + list(args),
                           cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout

@@ -57,3 +57,15 @@ def test_vm_delete_withdraws_and_releases(lab, site):
     assert not lab.ping("inet1", v4, count=1)
     again = run_playbook("vm_delete.yml", "-e", "vm_name=skel2")
     assert again.changed == 0, again
+
+
+def test_verify_passes_on_the_fabric(lab, site, tmp_path):
+    run_playbook("vm_create.yml", "-e", "vm_name=skel3", "-e", "node=node1")
+    result = run_playbook("verify.yml", "-e", "verify_report_dir=" + str(tmp_path), check=False)
+    assert result.rc == 0, result
+    with open(str(tmp_path / "findings.json")) as f:
+        report = json.load(f)
+    assert report["verdict"] == "PASSED" and report["findings"] == [], report["findings"]
+    on_nodes = {vm["vm"]: n["name"] for n in report["fabric"]["nodes"] for vm in n["vms"]}
+    assert on_nodes.get("skel3") == "node1", on_nodes
+    run_playbook("vm_delete.yml", "-e", "vm_name=skel3")

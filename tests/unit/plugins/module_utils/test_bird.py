@@ -2,6 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """module_utils/_bird.py: rendering (pool function, BFD, BGP protocols) and the parsers of birdc's output,
 against output recorded from BIRD 2.0.12 on the lab's node3 (fixtures/bird2012)."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 
 import pytest

@@ -2,6 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """vmnet.ipfabric.bird_bgp through AnsibleModule, on birdc output recorded from BIRD 2.0.12 (the lab's
 node3): argv lists, read-only, check mode, a wait that times out, BIRD not answering, bad input."""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
 import os
 import sys
 
