@@ -7,8 +7,10 @@ textfile collector (stdlib only, Python 3.6+).
 Installed by the frr role as ``vmnet-ipfabric-metrics.service`` with ``vmnet-ipfabric-metrics.timer``
 on every FRR host (nodes, route reflectors, FRR core gateways); each run reads and writes once:
 
-- BGP, with the collection's one BGP reader (``_bgp_state``, as ``vmnet.ipfabric.frr_bgp`` does): every
-  session's state, uptime, prefixes received and announced (FRR's ``pfxRcd`` and ``pfxSnt``), drops;
+- BGP, with the collection's BGP readers: FRR's through ``_bgp_state`` (as ``vmnet.ipfabric.frr_bgp``
+  does), BIRD's through ``_bird`` (as ``vmnet.ipfabric.bird_bgp`` does, on a node whose speaker is BIRD):
+  every session's state, uptime, prefixes received and announced (FRR's ``pfxRcd`` and ``pfxSnt``, BIRD's
+  channel counters imported and exported), drops (FRR only: BIRD does not count them);
 - on a node, its VMs: those in the desired state of ``vm_interface`` (``vm_interfaces.json``, read by
   ``_vm_state``) and those routed right now (a /32 or /128 on their ``<vm>_net0``: present, see
   ``_presence``);
@@ -22,8 +24,9 @@ read is reported as such (``vmnet_ipfabric_bgp_up 0``, ``vmnet_ipfabric_metrics_
 leaving stale values behind: every run writes the whole file.
 
     python3 -m ansible_collections.vmnet.ipfabric.plugins.module_utils._metrics_agent \\
-        --host NAME [--vms] [--textfile-dir /var/lib/prometheus/node-exporter]
-        [--state-dir /var/lib/vmnet-ipfabric] [--vtysh /usr/bin/vtysh] [--ip /sbin/ip] [--stdout]
+        --host NAME [--vms] [--speaker frr|bird] [--textfile-dir /var/lib/prometheus/node-exporter]
+        [--state-dir /var/lib/vmnet-ipfabric] [--vtysh /usr/bin/vtysh] [--birdc /usr/sbin/birdc]
+        [--ip /sbin/ip] [--stdout]
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,6 +40,7 @@ import sys
 import time
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bgp_state
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bird
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
@@ -47,16 +51,18 @@ OUTPUT = 'vmnet_ipfabric.prom'
 VERIFY_FILE = 'verify.json'
 VERIFY_VERSION = 1
 VTYSH = '/usr/bin/vtysh'
+BIRDC = '/usr/sbin/birdc'
+SPEAKERS = ('frr', 'bird')
 COMMAND_TIMEOUT = 20
 
 # name: (type, help); the order of the file
 METRICS = (
-    ('vmnet_ipfabric_bgp_up', 'gauge', 'bgpd answered vtysh (1) or not (0): without it no session metric is written'),
+    ('vmnet_ipfabric_bgp_up', 'gauge', 'the BGP speaker answered (FRR: vtysh, BIRD: birdc) (1) or not (0): without it no session metric is written'),
     ('vmnet_ipfabric_bgp_session_up', 'gauge', 'the BGP session with the peer is Established (1) or not (0)'),
     ('vmnet_ipfabric_bgp_session_uptime_seconds', 'gauge', 'seconds since the BGP session was established (0 while it is not)'),
-    ('vmnet_ipfabric_bgp_session_prefixes_received', 'gauge', 'prefixes received from the peer (FRR pfxRcd)'),
-    ('vmnet_ipfabric_bgp_session_prefixes_announced', 'gauge', 'prefixes announced to the peer (FRR pfxSnt)'),
-    ('vmnet_ipfabric_bgp_session_drops_total', 'counter', 'times the BGP session went down since bgpd started'),
+    ('vmnet_ipfabric_bgp_session_prefixes_received', 'gauge', 'prefixes received from the peer (FRR pfxRcd, BIRD imported)'),
+    ('vmnet_ipfabric_bgp_session_prefixes_announced', 'gauge', 'prefixes announced to the peer (FRR pfxSnt, BIRD exported)'),
+    ('vmnet_ipfabric_bgp_session_drops_total', 'counter', 'times the BGP session went down since bgpd started (FRR only)'),
     ('vmnet_ipfabric_vms', 'gauge', 'VMs of this node: configured (vm_interface desired state) and routed (every address routed to it now)'),
     ('vmnet_ipfabric_verify_last_run_timestamp_seconds', 'gauge', 'when playbooks/verify.yml last ran (Unix time)'),
     ('vmnet_ipfabric_verify_ok', 'gauge', 'the last verify passed (1: no finding of its fail_on severity) or not (0)'),
@@ -103,7 +109,7 @@ def render(samples):
 
 
 def bgp_samples(state):
-    """Samples of one ``_bgp_state.read`` result (sessions only)."""
+    """Samples of one ``_bgp_state.read`` or ``_bird.read`` result (sessions only); BIRD counts no drops."""
     out = [('vmnet_ipfabric_bgp_up', {}, 1)]
     for s in state['sessions']:
         labels = {'afi': s['afi'], 'peer': s['peer'], 'peer_host': s.get('hostname') or ''}
@@ -111,8 +117,10 @@ def bgp_samples(state):
         out.append(('vmnet_ipfabric_bgp_session_up', labels, up))
         out.append(('vmnet_ipfabric_bgp_session_uptime_seconds', labels, (s.get('uptime') or 0) if up else 0))
         out.append(('vmnet_ipfabric_bgp_session_prefixes_received', labels, s.get('prefixes_received') or 0))
-        out.append(('vmnet_ipfabric_bgp_session_prefixes_announced', labels, s.get('prefixes_sent') or 0))
-        out.append(('vmnet_ipfabric_bgp_session_drops_total', labels, s.get('connections_dropped') or 0))
+        announced = s.get('prefixes_sent') if s.get('prefixes_sent') is not None else s.get('prefixes_exported')
+        out.append(('vmnet_ipfabric_bgp_session_prefixes_announced', labels, announced or 0))
+        if s.get('connections_dropped') is not None or 'prefixes_exported' not in s:
+            out.append(('vmnet_ipfabric_bgp_session_drops_total', labels, s.get('connections_dropped') or 0))
     return out
 
 
@@ -184,12 +192,17 @@ def _ip_json(run, ip, args):
     return json.loads(out or '[]')
 
 
-def collect(host, state_dir=STATE_DIR, vtysh=VTYSH, ip='ip', run=run_command, now=None, vms=False):
+def collect(host, state_dir=STATE_DIR, vtysh=VTYSH, ip='ip', run=run_command, now=None, vms=False,
+            speaker='frr', birdc=BIRDC):
     """Every sample of one run; a source that fails gives a vmnet_ipfabric_metrics_errors sample instead.
-    ``vms``: this host is a node (its VMs are counted; no desired state yet is no VM)."""
+    ``vms``: this host is a node (its VMs are counted; no desired state yet is no VM); ``speaker``: its BGP
+    speaker, FRR (read with ``vtysh``) or BIRD (read with ``birdc``)."""
     samples, errors = [], []
     try:
-        dummy, state = _bgp_state.read(_bgp_state.Request(), run, vtysh=vtysh)
+        if speaker == 'bird':
+            dummy, state = _bird.read(_bgp_state.Request(), run, [birdc])
+        else:
+            dummy, state = _bgp_state.read(_bgp_state.Request(), run, vtysh=vtysh)
         samples += bgp_samples(state)
     except _bgp_state.BgpReadError as exc:
         samples.append(('vmnet_ipfabric_bgp_up', {}, 0))
@@ -226,12 +239,14 @@ def main(argv=None, run=run_command):
     parser.add_argument('--vms', action='store_true', help='a node: count its VMs')
     parser.add_argument('--textfile-dir', default=TEXTFILE_DIR)
     parser.add_argument('--state-dir', default=STATE_DIR)
+    parser.add_argument('--speaker', choices=SPEAKERS, default='frr', help="this host's BGP speaker")
     parser.add_argument('--vtysh', default=VTYSH)
+    parser.add_argument('--birdc', default=BIRDC)
     parser.add_argument('--ip', default='ip')
     parser.add_argument('--stdout', action='store_true', help='print the metrics instead of writing the file')
     args = parser.parse_args(argv)
     samples, errors = collect(args.host, state_dir=args.state_dir, vtysh=args.vtysh, ip=args.ip, run=run,
-                              vms=args.vms)
+                              vms=args.vms, speaker=args.speaker, birdc=args.birdc)
     text = render(samples)
     if args.stdout:
         sys.stdout.write(text)

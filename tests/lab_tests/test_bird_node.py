@@ -257,3 +257,33 @@ def test_live_migration_between_frr_and_bird(bird_kvm, source, target):
         assert v4 in out and "BGP.local_pref: 50" not in out, out
     again = run_playbook("vm_migrate.yml", "-e", "vm_name=" + MIG_VM, "-e", "node=" + target)
     assert again.changed == 0, again
+
+
+def test_metrics_agent_reads_bird(vm):
+    """Issue 15.4 on the BIRD node: the metrics agent the node role installs there reads birdc, and
+    node_exporter serves its sessions, what it exports to each route reflector and its VMs."""
+    from test_metrics import newer_scrapes, one     # the scraping of test_metrics.py (management network only)
+    fams = newer_scrapes(time.time(), hosts=(NODE,))[NODE]
+    assert one(fams, "vmnet_ipfabric_bgp_up") == 1
+    assert "vmnet_ipfabric_metrics_errors" not in fams, fams.get("vmnet_ipfabric_metrics_errors")
+    protocols = bird_sessions(NODE)
+    exported = {}
+    for name in protocols:
+        out = fabric.lab_exec(NODE, "birdc", "show", "route", "export", name, "count").stdout
+        counts = [line.split()[0] for line in out.splitlines() if "routes for" in line]
+        exported[name] = int(counts[0]) if counts else None
+    sessions = {(lab["afi"], lab["peer"]): v for lab, v in fams["vmnet_ipfabric_bgp_session_up"]}
+    rrs = {("ipv4", "172.16.0.2"), ("ipv4", "172.16.0.3"), ("ipv6", "fd0c:172:16::2"), ("ipv6", "fd0c:172:16::3")}
+    assert set(sessions) == rrs and set(sessions.values()) == {1}, (sessions, protocols)
+    for afi, peer in rrs:
+        name = "rr{}_{}".format(afi[-1], peer.replace(".", "_").replace(":", "_"))
+        assert protocols[name][0] == "Established", protocols
+        assert one(fams, "vmnet_ipfabric_bgp_session_prefixes_announced", afi=afi, peer=peer) == exported[name], \
+            (name, exported)
+        assert exported[name] >= 1, (name, exported)       # the VM's /32 or /128 at least
+    # BIRD counts no session drops: the agent exports none rather than a made-up 0
+    assert "vmnet_ipfabric_bgp_session_drops_total" not in fams
+    state = json.loads(fabric.lab_exec(NODE, "cat", "/var/lib/vmnet-ipfabric/vm_interfaces.json").stdout)["vms"]
+    assert VM in state
+    assert one(fams, "vmnet_ipfabric_vms", state="configured") == len(state), state
+    assert one(fams, "vmnet_ipfabric_vms", state="routed") >= 1

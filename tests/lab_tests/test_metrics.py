@@ -55,20 +55,28 @@ def one(fams, name, **labels):
     return hits[0]
 
 
-def newer_scrape(address, after, timeout=3 * INTERVAL + 10):
-    """A scrape whose vmnet_ipfabric_metrics_timestamp_seconds is later than ``after``: written by the timer
-    on its own (nothing here starts the agent)."""
+def newer_scrapes(after, hosts=FRR_HOSTS, timeout=3 * INTERVAL + 10):
+    """{host: scrape} of every host, each scrape's vmnet_ipfabric_metrics_timestamp_seconds later than
+    ``after``: written by the hosts' timers on their own (nothing here starts the agent). The hosts are
+    polled together, so the wait is one interval for all of them, not one per host."""
+    addresses = mgmt_addresses()
     deadline = time.time() + timeout
-    last = None
+    out, last = {}, {}
     while True:
-        fams = scrape(address)
-        stamp = [v for dummy, v in fams.get("vmnet_ipfabric_metrics_timestamp_seconds", [])]
-        last = stamp
-        if stamp and stamp[0] > after:
-            return fams
+        for host in hosts:
+            if host in out:
+                continue
+            fams = scrape(addresses[host])
+            stamp = [v for dummy, v in fams.get("vmnet_ipfabric_metrics_timestamp_seconds", [])]
+            last[host] = (stamp, fams.get("node_textfile_scrape_error"))
+            if stamp and stamp[0] > after:
+                out[host] = fams
+        if len(out) == len(hosts):
+            return out
         if time.time() > deadline:
-            raise AssertionError("{}: no metrics written after {} within {} s (timestamps seen: {}; textfile errors: {})"
-                                 .format(address, after, timeout, last, fams.get("node_textfile_scrape_error")))
+            raise AssertionError("no metrics written after {} within {} s by {} (timestamps seen, textfile errors: {})"
+                                 .format(after, timeout, sorted(set(hosts) - set(out)),
+                                         {h: last[h] for h in hosts if h not in out}))
         time.sleep(1)
 
 
@@ -87,11 +95,7 @@ def test_site_installs_the_timer_and_the_exporter_serves_its_file(lab, site):
         assert lab.lab_exec(host, "systemctl", "is-active", "vmnet-ipfabric-metrics.timer").stdout.strip() == "active"
         assert lab.lab_exec(host, "systemctl", "is-enabled", "vmnet-ipfabric-metrics.timer").stdout.strip() == "enabled"
         assert lab.lab_exec(host, "systemctl", "is-active", "prometheus-node-exporter").stdout.strip() == "active"
-    started = time.time()
-    for host, address in mgmt_addresses().items():
-        if host not in FRR_HOSTS:
-            continue
-        fams = newer_scrape(address, started)
+    for host, fams in newer_scrapes(time.time()).items():
         assert one(fams, "node_textfile_scrape_error") == 0, host
         assert one(fams, "vmnet_ipfabric_bgp_up") == 1, host
         assert "vmnet_ipfabric_metrics_errors" not in fams, (host, fams.get("vmnet_ipfabric_metrics_errors"))
@@ -99,8 +103,9 @@ def test_site_installs_the_timer_and_the_exporter_serves_its_file(lab, site):
 
 def test_bgp_sessions_and_prefixes_match_vtysh(lab, site, vms):
     addresses = mgmt_addresses()
-    for host in FRR_HOSTS:
-        fams = newer_scrape(addresses[host], time.time())
+    for host, fams in newer_scrapes(time.time()).items():
+        written = one(fams, "vmnet_ipfabric_metrics_timestamp_seconds")
+        asked = time.time()
         summary = lab.vtysh_json(host, "show bgp summary json")
         seen = 0
         for family, afi in (("ipv4Unicast", "ipv4"), ("ipv6Unicast", "ipv6")):
@@ -112,10 +117,11 @@ def test_bgp_sessions_and_prefixes_match_vtysh(lab, site, vms):
                 assert up, (host, peer, info["state"])          # a settled lab: every session of the design is up
                 assert one(fams, "vmnet_ipfabric_bgp_session_prefixes_received", **labels) == info["pfxRcd"], (host, labels)
                 assert one(fams, "vmnet_ipfabric_bgp_session_prefixes_announced", **labels) == info["pfxSnt"], (host, labels)
-                # the scrape is at most one interval (and the time of a run) older than vtysh's answer
+                # the uptime exported is vtysh's, as old as the file is (the agent's own run: a few seconds)
                 uptime = one(fams, "vmnet_ipfabric_bgp_session_uptime_seconds", **labels)
                 now = info["peerUptimeMsec"] // 1000
-                assert now - INTERVAL - 5 <= uptime <= now, (host, labels, uptime, now)
+                age = asked - written
+                assert now - age - 10 <= uptime <= now, (host, labels, uptime, now, age)
                 seen += 1
         assert seen == len(fams["vmnet_ipfabric_bgp_session_up"]) and seen > 0, host
     # the VMs' prefixes are what the nodes announce and the core receives
@@ -125,8 +131,7 @@ def test_bgp_sessions_and_prefixes_match_vtysh(lab, site, vms):
 
 def test_vms_per_node_match_the_node(lab, site, vms):
     addresses = mgmt_addresses()
-    for node in ("node1", "node2", "node3"):
-        fams = newer_scrape(addresses[node], time.time())
+    for node, fams in newer_scrapes(time.time(), hosts=("node1", "node2", "node3")).items():
         state = json.loads(lab.lab_exec(node, "cat", "/var/lib/vmnet-ipfabric/vm_interfaces.json", check=False).stdout
                            or '{"vms": {}}')["vms"]
         routes = set()
@@ -150,8 +155,7 @@ def test_verify_verdict_and_findings_by_kind(lab, site, vms, tmp_path):
     before = time.time() - 1
     res = run_playbook("verify.yml", "-e", "verify_report_dir=" + str(tmp_path / "clean"), check=False)
     assert res.rc == 0, res
-    for host in FRR_HOSTS:
-        fams = newer_scrape(addresses[host], time.time())
+    for host, fams in newer_scrapes(time.time()).items():
         assert one(fams, "vmnet_ipfabric_verify_ok") == 1, host
         assert one(fams, "vmnet_ipfabric_verify_last_run_timestamp_seconds") >= int(before), host
         assert "vmnet_ipfabric_verify_findings" not in fams, (host, fams.get("vmnet_ipfabric_verify_findings"))
@@ -168,8 +172,7 @@ def test_verify_verdict_and_findings_by_kind(lab, site, vms, tmp_path):
         by_kind = {}
         for f in findings:
             by_kind[(f["kind"], f["severity"])] = by_kind.get((f["kind"], f["severity"]), 0) + 1
-        for host in FRR_HOSTS:
-            fams = newer_scrape(addresses[host], time.time())
+        for host, fams in newer_scrapes(time.time()).items():
             assert one(fams, "vmnet_ipfabric_verify_ok") == 0, host
             exported = {(l["kind"], l["severity"]): v for l, v in fams["vmnet_ipfabric_verify_findings"]}
             assert exported == by_kind, (host, exported, by_kind)

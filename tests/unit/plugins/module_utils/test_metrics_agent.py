@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _metrics_agent as ma
 
 from bgp_fixtures import FakeVtysh, doc  # noqa: E402  (this directory is on sys.path: no __init__.py)
+from test_bird import FakeBirdc  # noqa: E402
 
 
 def ip_answers(links=(), routes4=(), routes6=()):
@@ -98,6 +99,53 @@ def test_bgpd_down_is_reported_not_left_stale(tmp_path):
     assert 'bgpd is not running' in errors[0][1]
     assert value(fams, 'vmnet_ipfabric_metrics_errors', source='bgp') == 1
     assert 'bgpd is not running' in [lab for lab, dummy in fams['vmnet_ipfabric_metrics_errors']][0]['reason']
+
+
+def bird_node(fail=None, exported=None):
+    """run() of a BIRD node (node3 recorded with BIRD 2.0.12); ``exported``: {protocol: n} rewritten into
+    its channel's counters; ``fail``: the birdc command that cannot reach BIRD."""
+    fake = FakeBirdc(fail=fail)
+    calls = []
+
+    def run(argv):
+        calls.append(list(argv))
+        rc, out, err = fake(argv)
+        if exported and argv[1:] == ['show', 'protocols', 'all']:
+            blocks = out.split('\n\n')
+            for i, block in enumerate(blocks):
+                name = block.split(None, 1)[0] if block.strip() else ''
+                if name in exported:
+                    blocks[i] = block.replace('0 imported, 0 exported', '1 imported, %d exported' % exported[name])
+            out = '\n\n'.join(blocks)
+        return rc, out, err
+    return run, calls
+
+
+def test_bird_node_sessions_from_birdc(tmp_path):
+    run, calls = bird_node(exported={'rr4_172_16_0_2': 3, 'rr6_fd0c_172_16__3': 2})
+    samples, errors = ma.collect('node3', state_dir=str(tmp_path), run=run, now=5, speaker='bird')
+    assert errors == []
+    fams = families(ma.render(samples))
+    assert value(fams, 'vmnet_ipfabric_bgp_up') == 1
+    for afi, peer in (('ipv4', '172.16.0.2'), ('ipv4', '172.16.0.3'), ('ipv6', 'fd0c:172:16::2'), ('ipv6', 'fd0c:172:16::3')):
+        assert value(fams, 'vmnet_ipfabric_bgp_session_up', afi=afi, peer=peer) == 1
+        # up since 23:06:36, the server's time 23:10:23 (show status)
+        assert value(fams, 'vmnet_ipfabric_bgp_session_uptime_seconds', afi=afi, peer=peer) == 227
+    assert value(fams, 'vmnet_ipfabric_bgp_session_prefixes_announced', afi='ipv4', peer='172.16.0.2') == 3
+    assert value(fams, 'vmnet_ipfabric_bgp_session_prefixes_received', afi='ipv4', peer='172.16.0.2') == 1
+    assert value(fams, 'vmnet_ipfabric_bgp_session_prefixes_announced', afi='ipv4', peer='172.16.0.3') == 0
+    assert value(fams, 'vmnet_ipfabric_bgp_session_prefixes_announced', afi='ipv6', peer='fd0c:172:16::3') == 2
+    # BIRD counts no session drops: none is exported rather than a made-up 0
+    assert 'vmnet_ipfabric_bgp_session_drops_total' not in fams
+    assert [c[1:] for c in calls] == [['show', 'status'], ['show', 'protocols', 'all']]
+
+
+def test_bird_down_is_reported(tmp_path):
+    run, dummy = bird_node(fail='show status')
+    samples, errors = ma.collect('node3', state_dir=str(tmp_path), run=run, now=5, speaker='bird')
+    fams = families(ma.render(samples))
+    assert value(fams, 'vmnet_ipfabric_bgp_up') == 0 and 'vmnet_ipfabric_bgp_session_up' not in fams
+    assert [e[0] for e in errors] == ['bgp'] and 'Unable to connect' in errors[0][1]
 
 
 def _state(tmp_path, vms):
