@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help deps collection demo test unit sanity lint matrix molecule-and-matrix lab-test molecule test-reliability lab-up lab-down lab-status \
-        bench bench-load build clean
+        bench bench-load build docs clean
 
 help:
 	@echo "make demo   bring up the lab, configure the fabric, create three VMs, print what happened"
@@ -27,6 +27,7 @@ help:
 	@echo "make bench  benchmarks (long; results in docs/benchmarks.md); make bench-load: 5,000 VMs"
 	@echo "make test-reliability  only the lab's hostile-input, fault, security, resilience and anti-spoofing tests (make test runs them too)"
 	@echo "make matrix sanity and unit tests under every ansible-core the collection claims (noxfile.py)"
+	@echo "make docs   the collection's docs site in .build/docs/html (antsibull-docs lint, reference, guides)"
 	@echo "make lab-up | lab-down | lab-status | build | clean"
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -136,6 +137,42 @@ bench: deps
 
 bench-load: lab-up
 	@$(PY) tests/benchmarks/load_5000.py --write-docs
+
+# --- the docs site ----------------------------------------------------------------------------
+# antsibull-docs and Sphinx live in their own virtualenv (requirements-docs.txt): `make test` does not
+# need them, and antsibull-docs wants a newer antsibull-changelog than requirements-dev.txt pins. The
+# collections this one depends on (junipernetworks.junos, ansible.posix), which ansible-doc must find,
+# come from the `ansible` package in .venv. Nothing is fetched but the PyPI packages: docs/conf_offline.py,
+# appended to sphinx-init's conf.py, replaces its intersphinx mapping (which would download the inventories
+# of docs.ansible.com and docs.python.org) with a local one. Sphinx runs with -W: a warning fails the build.
+DOCS      := $(BUILD)/docs
+DOCS_VENV := $(BUILD)/docs-venv
+DOCS_EXTENSIONS := sphinx.ext.autodoc,sphinx.ext.intersphinx,sphinx_antsibull_ext,myst_parser
+$(BUILD)/docs-venv.stamp: requirements.txt requirements-docs.txt $(BUILD)/apt.stamp
+	@echo "== docs virtualenv $(DOCS_VENV) (requirements-docs.txt)"
+	@test -x $(DOCS_VENV)/bin/python || python3 -m venv $(DOCS_VENV)
+	@$(DOCS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-docs.txt
+	@touch $@
+
+docs: deps $(BUILD)/docs-venv.stamp
+	@deps=$$($(PY) -c 'import ansible_collections, os; print(os.path.dirname(list(ansible_collections.__path__)[0]))'); \
+	  export ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(BUILD)/collections:$$deps PATH=$(CURDIR)/$(DOCS_VENV)/bin:$$PATH; \
+	  echo "== antsibull-docs lint-collection-docs --plugin-docs"; \
+	  (cd $(COLL) && antsibull-docs lint-collection-docs --plugin-docs .); \
+	  echo "== docs site: antsibull-docs sphinx-init and collection into $(DOCS)/site, the guides of docs/"; \
+	  rm -rf $(DOCS) && mkdir -p -m 0755 $(DOCS)/site; \
+	  antsibull-docs sphinx-init --use-current --dest-dir $(DOCS)/site --index-rst-source docs/index.rst \
+	    --project vmnet.ipfabric --copyright 'vmnet.ipfabric developers' --title vmnet.ipfabric \
+	    --html-short-title vmnet.ipfabric vmnet.ipfabric >/dev/null; \
+	  cat docs/conf_offline.py >> $(DOCS)/site/conf.py; \
+	  mkdir -p -m 0755 $(DOCS)/site/rst; \
+	  antsibull-docs --config-file $(DOCS)/site/antsibull-docs.cfg collection --use-current \
+	    --dest-dir $(DOCS)/site/rst vmnet.ipfabric >/dev/null; \
+	  cp docs/*.md docs/*.svg $(DOCS)/site/rst/ && mkdir -p $(DOCS)/site/rst/roles && cp docs/roles/*.md $(DOCS)/site/rst/roles/; \
+	  echo "== sphinx-build -W into $(DOCS)/html"; \
+	  sphinx-build -q -b html -W --keep-going -c $(DOCS)/site -D extensions=$(DOCS_EXTENSIONS) \
+	    $(DOCS)/site/rst $(DOCS)/html
+	@echo "docs: $(DOCS)/html/index.html"
 
 build: deps
 	@$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD)/dist .
