@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures of the lab tests: they run the real playbooks against the real lab (tests/lab/lab up)."""
+import json
 import os
 import re
 import subprocess
@@ -22,6 +23,10 @@ import fabric  # noqa: E402  pylint: disable=wrong-import-position
 ANSIBLE_BIN = os.environ.get("VMNET_ANSIBLE_BIN") or os.path.join(REPO, ".venv", "bin")
 _INSTANCE = os.environ.get("VMNET_LAB_INSTANCE", "0")
 INVENTORY = os.path.join(REPO, "inventories", "lab" + ("" if _INSTANCE in ("", "0") else _INSTANCE))
+# A throwaway PostgreSQL IPAM per lab instance (tests/tools/postgres.sh): its own data directory and port.
+PG_ENV = dict(os.environ, VMNET_PG_DIR="/var/tmp/vmnet-ipfabric-pg-lab{}".format(_INSTANCE or "0"),
+              VMNET_PG_PORT=str(54340 + int(_INSTANCE or 0)))
+POSTGRES = os.path.join(REPO, "tests", "tools", "postgres.sh")
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -148,3 +153,15 @@ def site(lab):
     down = wait_established()
     assert not down, "BGP sessions not Established 90 s after site.yml: {}".format(down)
     return result
+
+
+@pytest.fixture(scope="module")
+def ipam_extra_vars():
+    """A PostgreSQL IPAM for the module (started, and deleted after it): the extra vars, JSON, that point
+    the playbooks at it, as an AWX job template's would (concurrent jobs need it, docs/awx.md)."""
+    res = subprocess.run([POSTGRES, "start"], env=PG_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr
+    dsn = res.stdout.strip().splitlines()[-1]
+    yield json.dumps({"ipfabric_ipam": {"backend": "postgresql", "dsn": dsn}})
+    subprocess.run([POSTGRES, "stop"], env=PG_ENV, timeout=120, check=False)

@@ -2,29 +2,11 @@
 """Issue 6: four vm_create runs at once against one PostgreSQL IPAM, as four concurrent AWX jobs would:
 all succeed, the VMs get distinct addresses and all answer from inet1."""
 import json
-import os
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from conftest import REPO, run_playbook
+from conftest import run_playbook
 
 VMS = [("conc1", "node1"), ("conc2", "node2"), ("conc3", "node3"), ("conc4", "node1")]
-PG_ENV = dict(os.environ,
-              VMNET_PG_DIR="/var/tmp/vmnet-ipfabric-pg-lab{}".format(os.environ.get("VMNET_LAB_INSTANCE", "0")),
-              VMNET_PG_PORT=str(54340 + int(os.environ.get("VMNET_LAB_INSTANCE", "0") or 0)))
-POSTGRES = os.path.join(REPO, "tests", "tools", "postgres.sh")
-
-
-@pytest.fixture(scope="module")
-def ipam_extra_vars():
-    res = subprocess.run([POSTGRES, "start"], env=PG_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=600, check=False)
-    assert res.returncode == 0, res.stderr
-    dsn = res.stdout.strip().splitlines()[-1]
-    yield json.dumps({"ipfabric_ipam": {"backend": "postgresql", "dsn": dsn}})
-    subprocess.run([POSTGRES, "stop"], env=PG_ENV, timeout=120, check=False)
 
 
 def test_four_concurrent_creates_get_distinct_reachable_addresses(lab, site, ipam_extra_vars):
