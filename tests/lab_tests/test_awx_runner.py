@@ -21,13 +21,13 @@ import psycopg
 import pytest
 import yaml
 
-from conftest import INVENTORY, REPO, run_playbook
+from conftest import ANSIBLE_BIN, INVENTORY, REPO, run_playbook
 from fabric import NODES, wait_for
 
 VMS = [("awx1", "node1"), ("awx2", "node2"), ("awx3", "node3"), ("awx4", "node1")]
 MIGRATE = ("awx1", "node2")
 # the runner starts the ansible-playbook of its PATH: in AWX the EE's, here the virtualenv's
-RUNNER_PATH = os.pathsep.join([os.path.join(REPO, ".venv", "bin"), os.environ.get("PATH", os.defpath)])
+RUNNER_PATH = os.pathsep.join([ANSIBLE_BIN, os.environ.get("PATH", os.defpath)])
 JOB_IDS = itertools.count(1)   # AWX's job ids: integers (its callback plugin reads JOB_ID as one)
 JOB_TIMEOUT = 1200      # seconds: AWX's job timeout; the runner cancels a job that runs longer
 
