@@ -294,8 +294,8 @@ def main():
         if bird_node and bird_node not in before_bird:
             switch_bird(set(before_bird) | {bird_node}, bird_node)
             switched = before_bird
-        for n in [node] + ([bird_node] if bird_node else []):
-            wait_sessions(n)
+        for host in [node] + ([bird_node] if bird_node else []):
+            wait_sessions(host)
         notes = machine_notes(node, bird_node)
         cleanup(node, bench_vms(max(sizes + [compare_n])), tmpdir)     # leftovers of an interrupted run
         if bird_node:
