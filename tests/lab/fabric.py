@@ -28,6 +28,34 @@ def lab_exec(host, *cmd, check=True, timeout=60):
     return res
 
 
+def inventory_dir():
+    """The lab's inventory of instance $VMNET_LAB_INSTANCE (tests/lab/lab up writes it)."""
+    instance = os.environ.get("VMNET_LAB_INSTANCE", "0")
+    return os.path.join(os.path.dirname(os.path.dirname(HERE)), "inventories",
+                        "lab" + ("" if instance in ("", "0") else instance))
+
+
+def bird_nodes(inventory=None):
+    """The lab nodes whose BGP speaker is BIRD now (ipfabric_bgp_daemon: bird in the lab's inventory)."""
+    try:
+        with open(os.path.join(inventory or inventory_dir(), "hosts.yml")) as f:
+            text = f.read()
+    except OSError:
+        return []
+    return re.findall(r"^ {8}(\S+):\n(?: {10}.*\n)*? {10}ipfabric_bgp_daemon: bird$", text, re.M)
+
+
+def bird_sessions(host):
+    """{protocol name: (state, since)} of the BGP protocols of BIRD on ``host`` (birdc show protocols)."""
+    out = lab_exec(host, "birdc", "show", "protocols", check=False).stdout
+    sessions = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "BGP":
+            sessions[fields[0]] = (fields[6] if len(fields) > 6 else fields[3], fields[4] + " " + fields[5])
+    return sessions
+
+
 def vtysh_json(host, command):
     out = lab_exec(host, "vtysh", "-c", command).stdout
     return json.loads(out) if out.strip() else {}

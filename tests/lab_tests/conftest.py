@@ -102,23 +102,10 @@ BGP_SPEAKERS = ("core1", "rr1", "rr2", "node1", "node2", "node3")
 
 def bird_nodes():
     """The lab nodes whose BGP speaker is BIRD now (ipfabric_bgp_daemon: bird in the lab's inventory)."""
-    try:
-        with open(os.path.join(INVENTORY, "hosts.yml")) as f:
-            text = f.read()
-    except OSError:
-        return []
-    return re.findall(r"^ {8}(\S+):\n(?: {10}.*\n)*? {10}ipfabric_bgp_daemon: bird$", text, re.M)
+    return fabric.bird_nodes(INVENTORY)
 
 
-def bird_sessions(host):
-    """{protocol name: (state, since)} of the BGP protocols of BIRD on ``host`` (birdc show protocols)."""
-    out = fabric.lab_exec(host, "birdc", "show", "protocols", check=False).stdout
-    sessions = {}
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) >= 6 and fields[1] == "BGP":
-            sessions[fields[0]] = (fields[6] if len(fields) > 6 else fields[3], fields[4] + " " + fields[5])
-    return sessions
+bird_sessions = fabric.bird_sessions     # {protocol: (state, since)} of BIRD's BGP protocols on a host
 
 
 def wait_established(timeout=90):

@@ -9,10 +9,12 @@ makes) and back to what the lab had at the end. The migration tests need a KVM n
 Asserted: a VM on the BIRD node answers inet1 over IPv4 and IPv6 with core1's next hop at node3;
 site.yml changes nothing on a second run; `birdc configure` and site.yml keep every session (their
 `since` unchanged); a config BIRD rejects leaves the running one; a host route outside the pools, or
-on an interface that is no VM's, is learnt but never exported; bird killed with -9 comes back and the VM
-answers again; a live migration FRR -> BIRD and BIRD -> FRR under a 10 ms ping loses no more than
-the FRR -> FRR bound of test_migration.py (VMNET_MIGRATION_MAX_LOST, 10 replies). Figures go to
-.build/lab-results/bird.json.
+on an interface that is no VM's, is learnt but never exported, and so is a prefix in the pools that is
+not a host route on a VM interface (IPv4 and IPv6); bird killed with -9 comes back and the VM
+answers again; node3 power-cycled (lab reboot) brings the VM back with no Ansible run (interface and
+routes restored at boot, announced by the new BIRD, core1 via node3, inet1 over IPv4 and IPv6); a live
+migration FRR -> BIRD and BIRD -> FRR under a 10 ms ping loses no more than the FRR -> FRR bound of
+test_migration.py (VMNET_MIGRATION_MAX_LOST, 10 replies). Figures go to .build/lab-results/bird.json.
 """
 import json
 import os
@@ -22,6 +24,7 @@ import time
 import pytest
 
 import fabric
+import reliability_lib as rl
 from conftest import REPO, bird_nodes, bird_sessions, run_playbook, wait_established
 
 NODE = "node3"
@@ -198,6 +201,97 @@ def test_bird_killed_comes_back_and_the_vm_stays_reachable(vm):
     # asserted is that it recovers by itself, and that the replies came back before the ping ended.
     assert lost["ipv4"] < results[0][0] and lost["ipv6"] < results[1][0], lost
     assert fabric.ping("inet1", v4, count=20, interval="0.05") and fabric.ping("inet1", v6, count=20, interval="0.05")
+
+
+def test_rogue_prefixes_are_not_exported(vm):
+    """Routes in node3's kernel that BIRD's kernel protocol learns (proto static, like a VM's) but that
+    are no VM's host route: prefixes inside the pools that are not host routes, on a VM interface
+    (*_net0), IPv4 and IPv6; an IPv6 host route outside the pools on a VM interface; an IPv6 host route
+    inside the pools on another interface. The export filter drops each: neither rr1, rr2 nor core1
+    ever has them. A real-looking host route on the same interface, added last, is the control: once
+    core1 has it, BIRD has exported what it learnt with it."""
+    rogue4 = ["198.51.100.128/25"]
+    rogue6 = ["2001:db8:100::/120", "2001:db8:999::77/128"]
+    control = ["198.51.100.249/32", "2001:db8:100::1:fffe/128"]
+    cmds = [["ip", "link", "add", "rogpfx_net0", "type", "veth", "peer", "name", "rogpfx_p0"],
+            ["ip", "link", "add", "rogpfx", "type", "veth", "peer", "name", "rogpfx_p1"]]
+    cmds += [["ip", "link", "set", name, "up"] for name in ("rogpfx_p0", "rogpfx_p1", "rogpfx_net0", "rogpfx")]
+    cmds += [["ip", "route", "add", prefix, "dev", "rogpfx_net0", "proto", "static"] for prefix in rogue4 + rogue6]
+    cmds += [["ip", "-6", "route", "add", "2001:db8:100::1:fffd/128", "dev", "rogpfx", "proto", "static"]]
+    rogue6.append("2001:db8:100::1:fffd/128")
+    cmds += [["ip", "route", "add", prefix, "dev", "rogpfx_net0", "proto", "static"] for prefix in control]
+    try:
+        for cmd in cmds:
+            fabric.lab_exec(NODE, *cmd)
+        for prefix in rogue4 + rogue6:      # learnt (the filter, not the kernel protocol, drops them)
+            fabric.wait_for("BIRD on {} to learn {}".format(NODE, prefix),
+                            lambda p=prefix: p in birdc("show", "route", "for", p.split("/")[0]), 60)
+        fabric.wait_for("core1 to have the control routes {} via {}".format(control, NODE), lambda: (
+            fabric.core_routes("ipv4").get(control[0]) == [UNDERLAY[NODE][0]]
+            and fabric.core_routes("ipv6").get(control[1]) in ([UNDERLAY[NODE][1]], [UNDERLAY[NODE][0]])), 90)
+        for proto in bird_sessions(NODE):
+            out = birdc("show", "route", "export", proto)
+            leaked = [p for p in rogue4 + rogue6 if p in out]
+            assert not leaked, "BIRD's export filter let {} out to {}:\n{}".format(leaked, proto, out)
+        for host in ("rr1", "rr2", "core1"):
+            seen = [p for p in rogue4 if p in rl.rib_prefixes(host, "ipv4")]
+            seen += [p for p in rogue6 if p in rl.rib_prefixes(host, "ipv6")]
+            assert not seen, "{} has {} from {}".format(host, seen, NODE)
+        print("rogue prefixes {} learnt by BIRD on {}, exported to none of rr1, rr2, core1 (control {} on core1)".format(
+            rogue4 + rogue6, NODE, control))
+    finally:
+        fabric.lab_exec(NODE, "ip", "link", "del", "rogpfx_net0", check=False)
+        fabric.lab_exec(NODE, "ip", "link", "del", "rogpfx", check=False)
+    fabric.wait_for("core1 to drop the control routes", lambda: not (
+        set(control) & (set(fabric.core_routes("ipv4")) | set(fabric.core_routes("ipv6")))), 60)
+
+
+def test_bird_node_reboot_restores_the_vm(vm):
+    """node3 power-cycled (tests/lab/lab reboot: every link and route of its kernel lost), no Ansible run:
+    the restore unit brings the VM's interface back, the presence agent its routes once the LXD
+    container is up again, BIRD (a new process) learns them from the kernel and announces them, core1
+    routes them via node3 and inet1 reaches the VM over IPv4 and IPv6; every wait bounded."""
+    v4, v6 = vm
+    assert fabric.wait_reachable(v4) and fabric.wait_reachable(v6), "{} does not answer before the reboot".format(VM)
+    old_since = since()
+    t0 = time.monotonic()
+    reboot = subprocess.run([fabric.LAB, "reboot", NODE], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, timeout=300, check=False)
+    assert reboot.returncode == 0, reboot.stdout
+    booted = time.monotonic() - t0
+    fabric.wait_for("the restore unit on {}".format(NODE), lambda: fabric.lab_exec(
+        NODE, "systemctl", "is-active", "vmnet-ipfabric-restore", check=False).stdout.strip() in ("active", "failed"), 120, 1)
+    status = fabric.lab_exec(NODE, "systemctl", "is-active", "vmnet-ipfabric-restore", check=False).stdout.strip()
+    assert status == "active", fabric.lab_exec(NODE, "journalctl", "-b", "-u", "vmnet-ipfabric-restore", "--no-pager",
+                                               check=False).stdout[-3000:]
+    # BIRD running again with every session up, each Established after the reboot (a later `since`)
+    fabric.wait_for("bird running on {} after the reboot".format(NODE), bird_pid, 120)
+    fabric.wait_for("BIRD's 4 sessions on {} Established".format(NODE), lambda: len(bird_sessions(NODE)) == 4 and all(
+        state == "Established" for state, dummy in bird_sessions(NODE).values()), 180)
+    sessions_s = time.monotonic() - t0
+    assert all(since()[name] != old_since.get(name) for name in since()), (old_since, since())
+    # the interface (restored at boot) and the VM's /32 and /128 on it (the presence agent, once LXD has
+    # started the container again)
+    ifname = fabric.wait_for("{}'s interface on {}".format(VM, NODE), lambda: fabric.vm_interface(NODE, VM), 120)
+
+    def routed():
+        out4 = fabric.lab_exec(NODE, "ip", "-4", "route", "show", "dev", ifname, check=False).stdout
+        out6 = fabric.lab_exec(NODE, "ip", "-6", "route", "show", "dev", ifname, check=False).stdout
+        return (v4 + " " in out4 or v4 + "/32" in out4) and (v6 + " " in out6 or v6 + "/128" in out6)
+    fabric.wait_for("{} and {} routed to {} on {}".format(v4, v6, ifname, NODE), routed, 180)
+    # announced by the new BIRD and routed by core1 via node3
+    fabric.wait_for("core1 to route {} and {} via {}".format(v4, v6, NODE), lambda: (
+        fabric.core_routes("ipv4").get(v4 + "/32") == [UNDERLAY[NODE][0]]
+        and fabric.core_routes("ipv6").get(v6 + "/128") in ([UNDERLAY[NODE][1]], [UNDERLAY[NODE][0]])), 180)
+    routes_s = time.monotonic() - t0
+    assert fabric.wait_reachable(v4, timeout=180), "{} does not answer inet1 after {}'s reboot".format(v4, NODE)
+    assert fabric.wait_reachable(v6, timeout=180), "{} does not answer inet1 after {}'s reboot".format(v6, NODE)
+    reachable_s = time.monotonic() - t0
+    for proto in bird_sessions(NODE):
+        out = birdc("show", "route", "export", proto)
+        assert (v4 if proto.startswith("rr4") else v6) in out, (proto, out)
+    record("bird-node-reboot", {"lab_reboot_s": round(booted, 1), "sessions_up_s": round(sessions_s, 1),
+                                "core1_routes_s": round(routes_s, 1), "reachable_s": round(reachable_s, 1)})
 
 
 # --- migration between an FRR node and a BIRD node (node2 switched to BIRD: node3 is the LXD node) ---
