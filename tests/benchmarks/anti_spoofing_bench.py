@@ -295,7 +295,9 @@ def report(rates, rtts, opts, loads):
 def write_doc(text):
     section = ("## Anti-spoofing\n\nProduced by `python tests/benchmarks/anti_spoofing_bench.py`: what the "
                "`inet vmnet_ipfabric` table (docs/architecture.md, \"Anti-spoofing\") and 1000 VMs' interfaces, routes "
-               "and table elements cost each packet a node forwards from or to a VM.\n\n" + text)
+               "and table elements cost each packet a node forwards from or to a VM. On a loaded machine the rounds scatter "
+               "by 10 % or more either way, so the verdict is the median of the per-round pairs (1 VM and 1000 VMs measured "
+               "one after the other) and its quartiles say how far to trust it.\n\n" + text)
     with open(DOC, encoding="utf-8") as fh:
         old = fh.read()
     pattern = re.compile(r"^## Anti-spoofing\n.*?(?=^## |\Z)", re.S | re.M)
