@@ -347,7 +347,7 @@ def main():
     limit = 120 + opts.runs * len(CASES) * (len(DIRECTIONS) * (opts.seconds + 3) + 10)
     labs = [Lab(*c) for c in CASES]
     loads = [loadavg()]
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):   # SIGINT too: a background job ignores it
         signal.signal(sig, _raise)
     signal.alarm(limit)
     try:
