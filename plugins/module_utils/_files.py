@@ -19,6 +19,26 @@ def read_text(path):
         return None
 
 
+def write_atomic(path, text, mode=0o644, gid=None):
+    """Replace ``path`` by ``text`` atomically: a temporary file in the same directory, fsync, ``mode``
+    (and owner root, group ``gid`` when given), then a rename; a reader sees the old file or the new one."""
+    d = os.path.dirname(path) or '.'
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        if gid is not None:
+            os.chown(tmp, 0, gid)
+        os.rename(tmp, path)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def keep_file(path, text, group):
     """Write ``text`` to ``path`` atomically: mode 0640, owner root, ``group`` (root when it does not
     exist). A missing directory is made 0750 with the same group."""
@@ -30,16 +50,4 @@ def keep_file(path, text, group):
     if not os.path.isdir(d):
         os.makedirs(d, 0o750)
         os.chown(d, 0, gid)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o640)
-        os.chown(tmp, 0, gid)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, 0o640, gid)

@@ -41,6 +41,7 @@ import time
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bgp_state
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _bird
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _files
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _presence
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_state
@@ -254,7 +255,7 @@ def main(argv=None, run=run_command):
         if not os.path.isdir(args.textfile_dir):
             sys.stderr.write('vmnet-ipfabric-metrics: %s does not exist (is node_exporter installed?)\n' % args.textfile_dir)
             return 2
-        _vm_state.write_atomic(os.path.join(args.textfile_dir, OUTPUT), text, 0o644)
+        _files.write_atomic(os.path.join(args.textfile_dir, OUTPUT), text, 0o644)
     for source, reason in errors:
         sys.stderr.write('vmnet-ipfabric-metrics: %s: %s\n' % (source, reason))
     return 0

@@ -8,8 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import tempfile
 
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_spec
@@ -56,19 +54,3 @@ def load_state(path):
     if not isinstance(vms, dict):
         raise ValueError('%s: not a vmnet.ipfabric state file' % path)
     return vms
-
-
-def write_atomic(path, text, mode=0o644):
-    d = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

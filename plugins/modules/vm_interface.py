@@ -615,10 +615,10 @@ def run(module):
             if not os.path.isdir(state_dir):
                 os.makedirs(state_dir, 0o755)
             # restore files first, the state file last: it is the record of what was done
-            _vm_state.write_atomic(files['batch'], texts['batch'])
-            _vm_state.write_atomic(files['sysctl'], texts['sysctl'])
-            _vm_state.write_atomic(files['nft'], texts['nft'])
-            _vm_state.write_atomic(files['state'], texts['state'], 0o644)
+            _files.write_atomic(files['batch'], texts['batch'])
+            _files.write_atomic(files['sysctl'], texts['sysctl'])
+            _files.write_atomic(files['nft'], texts['nft'])
+            _files.write_atomic(files['state'], texts['state'], 0o644)
         except (IOError, OSError) as e:
             module.fail_json(msg='writing the state files in %s failed: %s' % (state_dir, e), **result)
 

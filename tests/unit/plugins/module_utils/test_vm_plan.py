@@ -16,6 +16,7 @@ import os
 
 import pytest
 
+from ansible_collections.vmnet.ipfabric.plugins.module_utils import _files
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _iproute
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _names
 from ansible_collections.vmnet.ipfabric.plugins.module_utils import _vm_plan
@@ -245,8 +246,8 @@ def test_restore_files(known):
 
 def test_write_atomic(tmp_path):
     p = str(tmp_path / 'f.json')
-    _vm_state.write_atomic(p, 'one\n')
-    _vm_state.write_atomic(p, 'two\n')
+    _files.write_atomic(p, 'one\n')
+    _files.write_atomic(p, 'two\n')
     assert open(p).read() == 'two\n'
     assert os.listdir(str(tmp_path)) == ['f.json']
 
