@@ -90,8 +90,21 @@ class TimeLimit(Exception):
     pass
 
 
-def sh(*argv, ns=None, check=True, **kw):
-    if ns:
+HOST = object()     # sh(ns=HOST): the namespaces' own plumbing, the one thing run outside them
+
+
+def sh(*argv, ns, check=True, **kw):
+    """argv inside ``ns``, a namespace this benchmark made (its name starts with PREFIX). ns=HOST only
+    for making and removing those namespaces and the veth pairs between them (ip netns add/delete,
+    ip link add ... netns ...): nothing here adds a route, an address or a sysctl outside them."""
+    if ns is HOST:
+        plumbing = argv[:3] in (("ip", "netns", "add"), ("ip", "netns", "delete")) or (
+            argv[:3] == ("ip", "link", "add") and argv.count("netns") == 2)
+        if not plumbing:
+            raise RuntimeError("refused outside the benchmark's namespaces: {}".format(" ".join(argv)))
+    elif not str(ns).startswith(PREFIX):
+        raise RuntimeError("{} is not one of the benchmark's namespaces ({}*)".format(ns, PREFIX))
+    else:
         argv = ("ip", "netns", "exec", ns) + argv
     return subprocess.run(argv, check=check, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, **kw)
@@ -126,7 +139,7 @@ class Lab(object):
 
     def setup(self, seconds_max):
         for ns in self.namespaces():
-            sh("ip", "netns", "add", ns)
+            sh("ip", "netns", "add", ns, ns=HOST)
             self.made.append(ns)
             sh("ip", "link", "set", "lo", "up", ns=ns)
         node = self.node_ns
@@ -136,8 +149,8 @@ class Lab(object):
         sh("sysctl", "-q", "-w", *sysctls, ns=node)
         want = specs(self.ifaces)
         me = want[VM]
-        sh("ip", "link", "add", "eth0", "netns", self.vm_ns, "type", "veth", "peer", "name", me["interface"], "netns", node)
-        sh("ip", "link", "add", "uplink", "netns", node, "type", "veth", "peer", "name", "eth0", "netns", self.sink_ns)
+        sh("ip", "link", "add", "eth0", "netns", self.vm_ns, "type", "veth", "peer", "name", me["interface"], "netns", node, ns=HOST)
+        sh("ip", "link", "add", "uplink", "netns", node, "type", "veth", "peer", "name", "eth0", "netns", self.sink_ns, ns=HOST)
         lines = ["link set dev uplink up", "addr add %s/30 dev uplink" % NODE_SINK_ADDR,
                  "addr add %s/64 dev uplink nodad" % NODE_SINK_ADDR6]
         for vm in sorted(want):
@@ -210,7 +223,7 @@ class Lab(object):
                 proc.wait(timeout=30)
         self.servers = []
         for ns in reversed(self.made):
-            sh("ip", "netns", "delete", ns, check=False)
+            sh("ip", "netns", "delete", ns, ns=HOST, check=False)
         self.made = []
 
 
