@@ -84,6 +84,16 @@ def drop_ansible_test_scratch():
     shutil.rmtree(os.path.join(os.getcwd(), "tests", "output", ".tmp"), ignore_errors=True)
 
 
+def install_ansible_core(session, core, extra=()):
+    """ansible-core X.Y.* (the newest on PyPI), the controller's requirements (requirements.txt, without
+    its own ansible-core pin) and ``extra`` in the session's virtualenv."""
+    controller = _pins("requirements.txt")
+    controller.pop("ansible-core")
+    major, minor = core.split(".")
+    session.install("ansible-core>=%s,<%s.%d" % (core, major, int(minor) + 1), *(list(controller.values()) + list(extra)))
+    session.run("ansible", "--version")
+
+
 for _core in CORE_VERSIONS:
     antsibull_nox.add_ansible_test_session(
         name="sanity-" + _core,
@@ -99,12 +109,8 @@ for _core in CORE_VERSIONS:
     )
 
     def _units(session, core=_core):
-        controller = _pins("requirements.txt")
         dev = _pins("requirements-dev.txt")
-        controller.pop("ansible-core")
-        major, minor = core.split(".")
-        session.install("ansible-core>=%s,<%s.%d" % (core, major, int(minor) + 1), *(list(controller.values()) + [dev[t] for t in UNIT_TOOLS]))
-        session.run("ansible", "--version")
+        install_ansible_core(session, core, [dev[t] for t in UNIT_TOOLS])
         session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/unit", *session.posargs,
                     env={"PYTHONDONTWRITEBYTECODE": "1"})
 
@@ -112,21 +118,12 @@ for _core in CORE_VERSIONS:
     nox.session(name="units-" + _core, python=PYTHON, default=True)(_units)
 
 
-def _ansible_core_only(session, core):
-    """ansible-core X.Y.* and the controller's requirements (requirements.txt) in the session's virtualenv."""
-    controller = _pins("requirements.txt")
-    controller.pop("ansible-core")
-    major, minor = core.split(".")
-    session.install("ansible-core>=%s,<%s.%d" % (core, major, int(minor) + 1), *controller.values())
-    session.run("ansible", "--version")
-
-
 @nox.session(name="lab-smoke-" + CORE_VERSIONS[0], python=PYTHON, default=False)
 def lab_smoke_oldest(session):
     """site.yml, vm_create, verify and vm_delete in the real lab (tests/lab_tests/test_walking_skeleton.py)
     with the playbooks run by the oldest ansible-core claimed; the newest is the controller's pin, which
     every lab test runs with. The lab instance is $VMNET_LAB_INSTANCE (0), brought up here and down after."""
-    _ansible_core_only(session, CORE_VERSIONS[0])
+    install_ansible_core(session, CORE_VERSIONS[0])
     lab = os.path.join(HERE, "tests", "lab", "lab")
     env = {
         "VMNET_ANSIBLE_BIN": os.path.abspath(session.bin),
